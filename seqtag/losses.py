@@ -1,0 +1,79 @@
+"""Losses that never see padding (trick 3 of the article).
+
+The mask convention is the package's: ``mask`` is bool ``(B, T)``, ``True`` on real tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["masked_cross_entropy", "masked_nll", "Reduction"]
+
+Reduction = Literal["token_mean", "sentence_mean", "sum", "none"]
+
+
+def _check(scores: Tensor, targets: Tensor, mask: Tensor) -> None:
+    if scores.dim() != 3:
+        raise ValueError(f"scores must be (B, T, C), got shape {tuple(scores.shape)}")
+    if targets.shape != scores.shape[:2] or mask.shape != scores.shape[:2]:
+        raise ValueError(
+            f"targets {tuple(targets.shape)} and mask {tuple(mask.shape)} must both be (B, T) = "
+            f"{tuple(scores.shape[:2])}"
+        )
+    if targets.is_floating_point():
+        raise ValueError(f"targets must be integer class ids, got {targets.dtype}; use .long()")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be bool (True = real token), got {mask.dtype}")
+
+
+def _reduce(per_token: Tensor, mask: Tensor, reduction: Reduction) -> Tensor:
+    """Reduce ``(B, T)`` per-token losses that are already zero on padding."""
+    if reduction == "none":
+        return per_token
+    if reduction == "sum":
+        return per_token.sum()
+    if reduction == "token_mean":
+        # An all-padding batch has no tokens: return a zero that still has a graph, not 0/0 = NaN.
+        return per_token.sum() / mask.sum().clamp(min=1)
+    if reduction == "sentence_mean":
+        per_sentence = per_token.sum(1) / mask.sum(1).clamp(min=1)
+        has_tokens = mask.any(1)
+        return per_sentence[has_tokens].sum() / has_tokens.sum().clamp(min=1)
+    raise ValueError(f"unknown reduction {reduction!r}: use token_mean, sentence_mean, sum or none")
+
+
+def masked_cross_entropy(
+    logits: Tensor, targets: Tensor, mask: Tensor, reduction: Reduction = "token_mean"
+) -> Tensor:
+    """Cross-entropy over real tokens only.
+
+    Args:
+        logits: ``(B, T, C)`` unnormalised scores (any float dtype, any device).
+        targets: ``(B, T)`` int64 class ids; values at padded positions are ignored (any value).
+        mask: ``(B, T)`` bool, ``True`` on real tokens.
+        reduction: ``"token_mean"`` (mean over all real tokens of the batch: every word weighs the
+            same), ``"sentence_mean"`` (mean over sentences of each sentence's mean: every sentence
+            weighs the same), ``"sum"``, or ``"none"`` (``(B, T)`` with zeros on padding).
+
+    Returns:
+        A scalar (or ``(B, T)`` for ``"none"``). A batch without any real token gives ``0``, not NaN.
+        Gradients at padded positions are exactly zero.
+    """
+    _check(logits, targets, mask)
+    safe_targets = targets.masked_fill(~mask, 0)
+    per_token = F.cross_entropy(logits.transpose(1, 2), safe_targets, reduction="none")
+    return _reduce(per_token.masked_fill(~mask, 0.0), mask, reduction)
+
+
+def masked_nll(
+    log_probs: Tensor, targets: Tensor, mask: Tensor, reduction: Reduction = "token_mean"
+) -> Tensor:
+    """Like :func:`masked_cross_entropy` but on log-probabilities ``(B, T, C)`` (after log_softmax)."""
+    _check(log_probs, targets, mask)
+    safe_targets = targets.masked_fill(~mask, 0)
+    picked = log_probs.gather(2, safe_targets.unsqueeze(2)).squeeze(2)
+    return _reduce((-picked).masked_fill(~mask, 0.0), mask, reduction)

@@ -1,0 +1,214 @@
+"""The tagger the whole book grows: embedding -> [char-CNN] -> RNN over a packed batch -> linear.
+
+Every option the article's extension list names is a field of :class:`TaggerConfig`; the model
+is built from that one dataclass, which is saved inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqtag.batching import check_lengths
+from seqtag.vocab import PAD_ID
+
+__all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
+
+
+@dataclass
+class TaggerConfig:
+    """Hyper-parameters of :class:`Tagger` (plain values only, so it fits in JSON and checkpoints).
+
+    Attributes:
+        vocab_size: number of word ids (``<pad>`` = 0 included).
+        num_tags: number of tag ids (``<pad>`` = 0 included; it is never predicted by training).
+        embedding_dim: word embedding size ``E``.
+        hidden_size: RNN state size ``H`` per direction.
+        num_layers: stacked RNN layers.
+        rnn: ``"lstm"`` or ``"gru"``.
+        bidirectional: read left-to-right and right-to-left; the output is ``2H`` wide.
+        dropout: on the embeddings and before the output layer.
+        rnn_dropout: between stacked RNN layers (ignored with one layer).
+        char_vocab_size: 0 for no character features; else the size of the character vocabulary.
+        char_embedding_dim: character embedding size.
+        char_filters: CNN output channels per word (added to the word embedding).
+        char_kernel_size: CNN window in characters.
+        freeze_embeddings: keep the (pretrained) word embeddings fixed.
+        packed: run the RNN on a PackedSequence (the article's trick 2). ``False`` feeds the padded
+            tensor, which is only right for a unidirectional RNN; kept for the benchmark's sake.
+    """
+
+    vocab_size: int
+    num_tags: int
+    embedding_dim: int = 100
+    hidden_size: int = 128
+    num_layers: int = 1
+    rnn: Literal["lstm", "gru"] = "lstm"
+    bidirectional: bool = True
+    dropout: float = 0.0
+    rnn_dropout: float = 0.0
+    char_vocab_size: int = 0
+    char_embedding_dim: int = 25
+    char_filters: int = 50
+    char_kernel_size: int = 3
+    freeze_embeddings: bool = False
+    packed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2 or self.num_tags < 2:
+            raise ValueError("vocab_size and num_tags must count <pad> and at least one real entry")
+        if self.rnn not in ("lstm", "gru"):
+            raise ValueError(f"rnn must be 'lstm' or 'gru', got {self.rnn!r}")
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "rnn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaggerConfig:
+        """Build from a dict, naming any key this version of the code does not know."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TaggerConfig fields {unknown}: checkpoint from another version?")
+        return cls(**data)
+
+
+class CharCNN(nn.Module):
+    """Character features per word: embed chars, convolve, max-pool over the real chars only.
+
+    Input ``(B, T, W)`` int64 char ids (0 = padding) -> output ``(B, T, F)``. A word's vector depends
+    only on its own characters: padded characters are masked out of the max-pool, and
+    all-padding words (sentence padding) give zeros.
+    """
+
+    def __init__(self, num_chars: int, dim: int, filters: int, kernel_size: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, dim, padding_idx=PAD_ID)
+        self.conv = nn.Conv1d(dim, filters, kernel_size, padding=kernel_size // 2)
+        self.out_dim = filters
+
+    def forward(self, chars: Tensor) -> Tensor:
+        b, t, w = chars.shape
+        flat = chars.reshape(b * t, w)  # (B*T, W)
+        x = self.embedding(flat).transpose(1, 2)  # (B*T, D, W)
+        h = torch.relu(self.conv(x))[..., :w]  # (B*T, F, W); even kernels pad one extra step
+        char_mask = (flat != PAD_ID).unsqueeze(1)  # (B*T, 1, W)
+        h = h.masked_fill(~char_mask, float("-inf")).amax(dim=2)  # (B*T, F)
+        h = h.masked_fill(~char_mask.any(2), 0.0)  # words with no chars (padding) -> 0
+        return h.reshape(b, t, -1)
+
+
+def run_packed(
+    rnn: nn.RNNBase, x: Tensor, lengths: Tensor, packed: bool = True
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """Run a ``batch_first`` RNN over a padded batch without letting it see the padding.
+
+    Args:
+        rnn: an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` built with ``batch_first=True``.
+        x: ``(B, T, E)`` padded inputs.
+        lengths: ``(B,)`` int64 on the CPU (any order: ``enforce_sorted=False`` sorts and unsorts).
+        packed: ``False`` runs on the padded tensor (wrong for the backward direction).
+
+    Returns:
+        ``(outputs, h_n)``: ``outputs`` ``(B, T, D*H)`` with zeros at padded steps, ``T`` kept as
+        ``x.size(1)`` (``total_length``) so the outputs line up with the labels; ``h_n`` is the
+        RNN's final state (a tuple ``(h_n, c_n)`` for an LSTM), in the batch's original order.
+    """
+    if not packed:
+        out, state = rnn(x)
+        return out, state
+    lens = check_lengths(lengths, x.size(1))
+    packed_x = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+    packed_out, state = rnn(packed_x)
+    out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
+    return out, state
+
+
+class Tagger(nn.Module):
+    """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` tag scores (logits).
+
+    Layers: word embedding (``padding_idx=0``) [+ :class:`CharCNN`] -> dropout -> LSTM/GRU over a
+    packed batch -> dropout -> linear. No ``init_hidden``: PyTorch starts from zero states sized
+    by the batch it is given, which is what the article's random ``init_hidden`` should have been.
+    """
+
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=PAD_ID)
+        self.embedding.weight.requires_grad_(not c.freeze_embeddings)
+        self.char_cnn = (
+            CharCNN(c.char_vocab_size, c.char_embedding_dim, c.char_filters, c.char_kernel_size)
+            if c.char_vocab_size > 0
+            else None
+        )
+        rnn_in = c.embedding_dim + (self.char_cnn.out_dim if self.char_cnn else 0)
+        rnn_cls = nn.LSTM if c.rnn == "lstm" else nn.GRU
+        self.rnn = rnn_cls(
+            rnn_in,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
+            bidirectional=c.bidirectional,
+            dropout=c.rnn_dropout if c.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), c.num_tags)
+
+    def load_pretrained(self, vectors: Tensor, found: Tensor | None = None) -> None:
+        """Copy ``(V, E)`` pretrained vectors into the embedding (rows where ``found`` is True)."""
+        weight = self.embedding.weight
+        if vectors.shape != weight.shape:
+            raise ValueError(
+                f"pretrained vectors {tuple(vectors.shape)} do not match the embedding "
+                f"{tuple(weight.shape)} (vocab_size, embedding_dim)"
+            )
+        with torch.no_grad():
+            rows = torch.ones(len(vectors), dtype=torch.bool) if found is None else found.cpu()
+            rows[PAD_ID] = False
+            weight[rows.to(weight.device)] = vectors[rows].to(weight)
+
+    def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        """Scores for every position.
+
+        Args:
+            words: ``(B, T)`` int64 word ids on the model's device.
+            lengths: ``(B,)`` int64 sentence lengths on the CPU.
+            chars: ``(B, T, W)`` int64 char ids, required iff the model has a char-CNN.
+
+        Returns:
+            ``(B, T, C)`` logits; rows at padded positions are meaningless (mask them out).
+        """
+        if words.dim() != 2:
+            raise ValueError(f"words must be (B, T), got shape {tuple(words.shape)}")
+        if words.is_floating_point():
+            raise ValueError(f"words must be integer ids, got {words.dtype}; use .long()")
+        x = self.embedding(words)  # (B, T, E)
+        if self.char_cnn is not None:
+            if chars is None:
+                raise ValueError("this tagger has a char-CNN: pass chars (B, T, W)")
+            x = torch.cat([x, self.char_cnn(chars)], dim=-1)
+        out, _ = run_packed(self.rnn, self.dropout(x), lengths, packed=self.config.packed)
+        return self.output(self.dropout(out))  # (B, T, C)
+
+    @torch.no_grad()
+    def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions)."""
+        logits = self.forward(words, lengths, chars)
+        logits[..., PAD_ID] = float("-inf")  # <pad> is never a prediction
+        mask = torch.arange(words.size(1), device=words.device) < lengths.to(words.device)[:, None]
+        return logits.argmax(-1).masked_fill(~mask, PAD_ID)
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,155 @@
+"""Words and tags <-> integer ids.
+
+Reserved ids: ``<pad>`` is always 0 and, for vocabularies with an unknown token, ``<unk>`` is 1.
+A tag vocabulary has ``<pad>`` only: an unknown tag is an error, not a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = ["Vocab", "PAD", "UNK", "PAD_ID", "UNK_ID", "normalize_word"]
+
+PAD = "<pad>"
+UNK = "<unk>"
+PAD_ID = 0
+UNK_ID = 1
+
+
+class Vocab:
+    """A bijection between tokens and ids, with ``<pad>`` = 0 and (optionally) ``<unk>`` = 1.
+
+    Args:
+        tokens: the ordinary tokens, in id order (ids start after the reserved ones).
+        unk: whether the vocabulary has ``<unk>`` (words: yes; tags: no).
+
+    >>> v = Vocab(["is", "it"])
+    >>> v.encode(["is", "it", "late"])
+    [2, 3, 1]
+    >>> v.decode([2, 3, 1])
+    ['is', 'it', '<unk>']
+    """
+
+    def __init__(self, tokens: Iterable[str] = (), *, unk: bool = True) -> None:
+        self.unk = unk
+        self.itos: list[str] = [PAD, UNK] if unk else [PAD]
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be str, got {type(token).__name__}: {token!r}")
+            if token in self.stoi:
+                raise ValueError(f"duplicate token {token!r} in vocabulary")
+            self.stoi[token] = len(self.itos)
+            self.itos.append(token)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Counter[str] | dict[str, int], *, min_freq: int = 1, unk: bool = True
+    ) -> Vocab:
+        """Build from token counts, keeping tokens seen at least ``min_freq`` times.
+
+        Order: most frequent first, ties broken alphabetically, so the same counts give the same ids.
+        """
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        kept = [t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)]
+        kept.sort(key=lambda t: (-counts[t], t))
+        return cls(kept, unk=unk)
+
+    @classmethod
+    def build(
+        cls, sentences: Iterable[Sequence[str]], *, min_freq: int = 1, unk: bool = True
+    ) -> Vocab:
+        """Count the tokens of ``sentences`` (lists of tokens) and build with :meth:`from_counts`."""
+        counts: Counter[str] = Counter()
+        for sentence in sentences:
+            if isinstance(sentence, str):
+                raise TypeError("sentences must be lists of tokens, not strings")
+            counts.update(sentence)
+        return cls.from_counts(counts, min_freq=min_freq, unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos and self.unk == other.unk
+
+    def __repr__(self) -> str:
+        return f"Vocab(size={len(self)}, unk={self.unk})"
+
+    def index(self, token: str) -> int:
+        """The id of ``token``; ``<unk>``'s id when unknown, or ``KeyError`` without ``<unk>``."""
+        idx = self.stoi.get(token)
+        if idx is not None:
+            return idx
+        if self.unk:
+            return UNK_ID
+        raise KeyError(f"unknown token {token!r} (this vocabulary has no <unk>; known: {self.itos[1:8]}...)")
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Tokens -> ids (a list of int, same length)."""
+        if isinstance(tokens, str):
+            raise TypeError("encode takes a list of tokens, not a string; split it first")
+        return [self.index(t) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Ids -> tokens. Accepts a list of int or a 1-D integer tensor."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.itos):
+                raise IndexError(f"id {i} is out of range for a vocabulary of size {len(self)}")
+            out.append(self.itos[i])
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able description (used inside checkpoints)."""
+        return {"itos": list(self.itos), "unk": self.unk}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Vocab:
+        """Inverse of :meth:`to_dict`; checks the reserved tokens are where they must be."""
+        try:
+            itos = list(data["itos"])  # type: ignore[call-overload]
+            unk = bool(data["unk"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a vocabulary description: missing {exc}") from exc
+        reserved = [PAD, UNK] if unk else [PAD]
+        if itos[: len(reserved)] != reserved:
+            raise ValueError(f"vocabulary must start with {reserved}, got {itos[:2]}")
+        return cls(itos[len(reserved) :], unk=unk)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write as JSON (atomically: a temporary file renamed into place)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Vocab:
+        """Read a vocabulary written by :meth:`save`."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a JSON vocabulary ({exc})") from exc
+        return cls.from_dict(data)
+
+
+def normalize_word(word: str) -> str:
+    """The book's word normalisation policy, applied before looking a word up.
+
+    * Case is **kept**: capitals are strong evidence for proper nouns (``NNP``/``PROPN``).
+    * Every digit becomes ``0``: ``1984`` and ``2016`` share the entry ``0000``, so numbers
+      that never occurred in training are still in the vocabulary by shape.
+
+    The character CNN and the GloVe lookup see the raw word, not this form.
+    """
+    return "".join("0" if ch.isdigit() else ch for ch in word)
