@@ -12,7 +12,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export TQDM_DISABLE := 1
 
-.PHONY: venv book execute html html-strict test unit nbval lint gpu-check clean
+.PHONY: venv book execute html html-strict test unit nbval lint browser gpu-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,14 +39,22 @@ html-strict: venv
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going -q
 
 ## make test: unit tests, nbval over every chapter, strict HTML build.
-test: venv lint unit nbval html-strict
+test: venv lint unit nbval html-strict browser
 	@echo "make test: all checks passed"
 
 lint: venv
 	$(BIN)/ruff check seqtag tests tools book
 
 unit: venv
-	$(BIN)/python tools/pytest_ok_if_empty.py tests -q
+	$(BIN)/python tools/pytest_ok_if_empty.py tests -q -m "not browser"
+
+## make browser: open the built HTML in headless Chromium (installs Debian's chromium if root).
+browser: venv
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ echo "installing Debian's chromium and chromium-driver for the browser check"; \
+		  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		  chromium chromium-driver >/dev/null); } || echo "no chromium: browser checks will be skipped"; }
+	$(BIN)/python tools/pytest_ok_if_empty.py tests/test_html.py -q -m browser
 
 nbval: venv
 	$(BIN)/python tools/pytest_ok_if_empty.py --nbval --nbval-current-env \

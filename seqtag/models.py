@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqtag.batching import check_lengths
+from seqtag.crf import CRF
 from seqtag.vocab import PAD_ID
 
 __all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
@@ -40,6 +41,8 @@ class TaggerConfig:
         freeze_embeddings: keep the (pretrained) word embeddings fixed.
         packed: run the RNN on a PackedSequence (the article's trick 2). ``False`` feeds the padded
             tensor, which is only right for a unidirectional RNN; kept for the benchmark's sake.
+        crf: put a linear-chain CRF (:class:`seqtag.crf.CRF`) on top: the loss becomes its negative
+            log-likelihood and :meth:`Tagger.predict` decodes with Viterbi.
     """
 
     vocab_size: int
@@ -57,6 +60,7 @@ class TaggerConfig:
     char_kernel_size: int = 3
     freeze_embeddings: bool = False
     packed: bool = True
+    crf: bool = False
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
@@ -124,6 +128,11 @@ def run_packed(
         ``x.size(1)`` (``total_length``) so the outputs line up with the labels; ``h_n`` is the
         RNN's final state (a tuple ``(h_n, c_n)`` for an LSTM), in the batch's original order.
     """
+    if x.dim() != 3 or x.size(-1) != rnn.input_size:
+        raise ValueError(
+            f"x must be (B, T, {rnn.input_size}) for this RNN (input_size={rnn.input_size}), "
+            f"got shape {tuple(x.shape)}"
+        )
     if not packed:
         out, state = rnn(x)
         return out, state
@@ -165,6 +174,7 @@ class Tagger(nn.Module):
         )
         self.dropout = nn.Dropout(c.dropout)
         self.output = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), c.num_tags)
+        self.crf = CRF(c.num_tags, batch_first=True) if c.crf else None
 
     def load_pretrained(self, vectors: Tensor, found: Tensor | None = None) -> None:
         """Copy ``(V, E)`` pretrained vectors into the embedding (rows where ``found`` is True)."""
@@ -204,10 +214,15 @@ class Tagger(nn.Module):
 
     @torch.no_grad()
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
-        """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions)."""
+        """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions).
+
+        With ``config.crf`` the best whole sequence (Viterbi), else the best tag at each position.
+        """
         logits = self.forward(words, lengths, chars)
         logits[..., PAD_ID] = float("-inf")  # <pad> is never a prediction
         mask = torch.arange(words.size(1), device=words.device) < lengths.to(words.device)[:, None]
+        if self.crf is not None:
+            return self.crf.viterbi(logits, mask, pad_value=PAD_ID)[0]
         return logits.argmax(-1).masked_fill(~mask, PAD_ID)
 
     def num_parameters(self, trainable_only: bool = True) -> int:

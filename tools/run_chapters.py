@@ -19,8 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def chapters() -> list[Path]:
-    """Notebook chapters listed in _toc.yml, in order."""
+def toc_files() -> list[str]:
+    """Every file listed in _toc.yml (without suffix), in order, the root included."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files: list[str] = []
 
@@ -35,7 +35,12 @@ def chapters() -> list[Path]:
                 walk(value)
 
     walk(toc)
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+    return [str(toc["root"]), *files]
+
+
+def chapters() -> list[Path]:
+    """Notebook chapters listed in _toc.yml, in order (markdown pages are skipped)."""
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
 
 
 def parse_value(text: str) -> object:

@@ -1,0 +1,142 @@
+"""The built HTML book, checked as a reader sees it: in a real headless Chromium.
+
+Run after the HTML build (`make browser`); skipped when `_build/html` or Chromium is missing.
+Screenshots of every page go to `_build/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (HTML / "index.html").exists(), reason="build the HTML first (make html)"),
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver not installed"),
+]
+
+COLAB = re.compile(
+    r"^https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/book/[\w.-]+\.ipynb$"
+)
+
+
+def toc_pages() -> list[str]:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_chapters
+
+    files = run_chapters.toc_files()
+    return ["index.html", *[f"{f}.html" for f in files[1:]]]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+    handler = functools.partial(Quiet, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}",
+    ):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def local_errors(driver, base: str) -> list[str]:
+    """SEVERE console messages about this site (offline, third-party CDNs may fail: not ours)."""
+    out = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        msg = entry["message"]
+        if "127.0.0.1" in msg or not re.search(r"https?://", msg):
+            out.append(msg)
+    return out
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_loads_with_outputs_figures_and_colab_link(browser, server, page):
+    browser.get(urljoin(server, page))
+    assert browser.execute_script("return document.readyState") == "complete"
+    assert local_errors(browser, server) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / (page.replace("/", "_") + ".png")))
+    images = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img, article img'))"
+        ".map(i => [i.src, i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    broken = [src for src, done, w, h in images if not (done and w > 0 and h > 0)]
+    assert broken == [], f"images that did not load: {broken}"
+    if page == "index.html":
+        return
+    outputs = browser.find_elements("css selector", ".cell_output")
+    assert outputs, f"{page} shows no code outputs"
+    links = [a.get_attribute("href") for a in browser.find_elements("css selector", "a[href*='colab.research.google.com']")]
+    chapter = Path(page).stem
+    assert any(COLAB.match(h or "") and h.endswith(f"/book/{chapter}.ipynb") for h in links), links
+
+
+def test_next_links_reach_every_page_in_order(browser, server):
+    want = toc_pages()
+    seen = []
+    url = urljoin(server, want[0])
+    for _ in range(len(want) + 2):
+        browser.get(url)
+        seen.append(urlparse(browser.current_url).path.lstrip("/"))
+        nxt = browser.find_elements("css selector", "a.right-next")
+        if not nxt:
+            break
+        url = nxt[0].get_attribute("href")
+    assert seen == want
+
+
+def test_every_chapter_with_a_figure_shows_an_image(browser, server):
+    import json
+
+    for page in toc_pages()[1:]:
+        nb = json.loads((ROOT / page.replace(".html", ".ipynb")).read_text())
+        pngs = sum(
+            "image/png" in o.get("data", {})
+            for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+        )
+        browser.get(urljoin(server, page))
+        shown = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.cell_output img')).filter(i => i.naturalWidth > 0).length"
+        )
+        assert shown >= pngs, f"{page}: {pngs} figures stored, {shown} shown"

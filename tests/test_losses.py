@@ -1,0 +1,80 @@
+"""Tests for seqtag.losses: masked cross-entropy against explicit references."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqtag.losses import masked_cross_entropy, masked_nll
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 5, 4, generator=g, requires_grad=True)
+    lengths = torch.tensor([5, 2, 3])
+    mask = torch.arange(5)[None] < lengths[:, None]
+    targets = torch.randint(1, 4, (3, 5), generator=g).masked_fill(~mask, 0)
+    return logits, targets, mask
+
+
+def test_token_mean_equals_ignore_index_reference():
+    logits, targets, mask = _batch()
+    ours = masked_cross_entropy(logits, targets, mask)
+    ref = F.cross_entropy(logits.reshape(-1, 4), targets.reshape(-1), ignore_index=0)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(masked_nll(logits.log_softmax(-1), targets, mask), ref)
+
+
+def test_sentence_mean_weighs_each_sentence_equally():
+    logits, targets, mask = _batch(1)
+    per_sentence = [
+        F.cross_entropy(logits[b, : int(mask[b].sum())], targets[b, : int(mask[b].sum())])
+        for b in range(3)
+    ]
+    ref = torch.stack(per_sentence).mean()
+    torch.testing.assert_close(masked_cross_entropy(logits, targets, mask, "sentence_mean"), ref)
+
+
+def test_padding_targets_and_scores_do_not_matter_and_get_no_gradient():
+    logits, targets, mask = _batch(2)
+    loss = masked_cross_entropy(logits, targets, mask, "sum")
+    loss.backward()
+    assert torch.all(logits.grad[~mask] == 0)
+    assert torch.any(logits.grad[mask] != 0)
+    garbage = logits.detach().clone()
+    garbage[~mask] = 1e4
+    other_targets = targets.masked_fill(~mask, 3)
+    torch.testing.assert_close(
+        masked_cross_entropy(garbage, other_targets, mask, "sum"), loss.detach()
+    )
+
+
+def test_all_padding_batch_gives_zero_not_nan():
+    logits = torch.randn(2, 3, 4, requires_grad=True)
+    mask = torch.zeros(2, 3, dtype=torch.bool)
+    targets = torch.zeros(2, 3, dtype=torch.long)
+    for reduction in ("token_mean", "sentence_mean", "sum"):
+        loss = masked_cross_entropy(logits, targets, mask, reduction)
+        assert loss.item() == 0.0
+        loss.backward()
+        assert torch.all(logits.grad == 0)
+
+
+def test_none_reduction_is_zero_on_padding():
+    logits, targets, mask = _batch(3)
+    per_token = masked_cross_entropy(logits, targets, mask, "none")
+    assert per_token.shape == (3, 5)
+    assert torch.all(per_token[~mask] == 0) and torch.all(per_token[mask] > 0)
+
+
+def test_bad_inputs_name_the_problem():
+    logits, targets, mask = _batch()
+    with pytest.raises(ValueError, match=r"\(B, T, C\)"):
+        masked_cross_entropy(logits[0], targets, mask)
+    with pytest.raises(ValueError, match="must both be"):
+        masked_cross_entropy(logits, targets[:, :3], mask)
+    with pytest.raises(ValueError, match="integer class ids"):
+        masked_cross_entropy(logits, targets.float(), mask)
+    with pytest.raises(ValueError, match="mask must be bool"):
+        masked_cross_entropy(logits, targets, mask.float())
+    with pytest.raises(ValueError, match="unknown reduction"):
+        masked_cross_entropy(logits, targets, mask, "mean")  # type: ignore[arg-type]
