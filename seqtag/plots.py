@@ -17,6 +17,12 @@ from torch import Tensor
 __all__ = ["plot_padded_batch", "plot_packed", "plot_curves", "plot_confusion"]
 
 
+def _ink(cmap: object, value: float) -> str:
+    """Black or white text, whichever reads better on ``cmap(value)`` (value in [0, 1])."""
+    r, g, b, _ = cmap(value)  # type: ignore[operator]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+
+
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=size)
@@ -33,24 +39,39 @@ def plot_padded_batch(
     """Heat map of a ``(B, T)`` padded id batch; padded cells are grey and marked ``pad``.
 
     Args:
-        ids: ``(B, T)`` integer ids.
-        lengths: ``(B,)`` real lengths.
+        ids: ``(B, T)`` integer ids (any device).
+        lengths: ``(B,)`` real lengths, each in ``[0, T]``.
         tokens: optional ``B`` lists of words to write in the real cells (else the ids).
+        title: the figure's title.
+        ax: draw here instead of a new figure.
+
+    Raises:
+        ValueError: ``ids`` is not 2-D, or ``lengths``/``tokens`` do not match it.
     """
-    ids = torch.as_tensor(ids).cpu()
-    lens = torch.as_tensor(lengths).cpu()
+    ids = torch.as_tensor(ids).detach().cpu()
+    lens = torch.as_tensor(lengths).detach().cpu()
+    if ids.dim() != 2:
+        raise ValueError(f"ids must be (B, T), got shape {tuple(ids.shape)}")
     b, t = ids.shape
+    if lens.shape != (b,) or bool((lens < 0).any()) or bool((lens > t).any()):
+        raise ValueError(f"lengths must be (B,) = ({b},) values in [0, {t}], got {lens.tolist()}")
+    if tokens is not None and [len(s) for s in tokens] != lens.tolist():
+        raise ValueError(
+            f"tokens must hold one word per real position: lengths {lens.tolist()}, "
+            f"got {[len(s) for s in tokens]}"
+        )
     mask = (torch.arange(t)[None, :] < lens[:, None]).numpy()
     ax = _axes(ax, (max(4.0, 1.1 * t), 0.6 * b + 1.2))
     shown = np.ma.masked_array(ids.numpy().astype(float), mask=~mask)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#d9d9d9")
-    ax.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=max(1, int(ids.max())))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#d9d9d9")
+    vmax = max(1, int(ids.max()))
+    ax.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=vmax)
     for i in range(b):
         for j in range(t):
             if mask[i, j]:
                 label = tokens[i][j] if tokens is not None else str(int(ids[i, j]))
-                ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9)
+                color = _ink(cmap, int(ids[i, j]) / vmax)
+                ax.text(j, i, label, ha="center", va="center", color=color, fontsize=9)
             else:
                 ax.text(j, i, "pad", ha="center", va="center", color="#666666", fontsize=8)
     ax.set_xticks(range(t))
@@ -66,25 +87,42 @@ def plot_packed(
     sorted_indices: Tensor | None = None,
     title: str = "What a PackedSequence feeds the RNN at each time step",
     ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Axes:
     """Draw ``PackedSequence.batch_sizes`` as columns of processed sentences per time step.
 
     Column ``t`` holds ``batch_sizes[t]`` cells: the sentences (in sorted order, longest first)
-    that are still running at step ``t``. Each cell is labelled with its row in ``data``.
+    that are still running at step ``t``. Each cell is labelled with its row in ``data``, or with
+    ``labels[row]`` (e.g. the word that row holds) when given. Empty cells are steps a sentence
+    does not have: the RNN never computes them.
+
+    Args:
+        batch_sizes: ``(T,)`` int64, non-increasing, as in a ``PackedSequence``.
+        sorted_indices: ``(B,)`` the batch row of each sorted sentence (``None`` = already sorted).
+        labels: optional text per row of ``PackedSequence.data`` (``sum(batch_sizes)`` entries).
+
+    Raises:
+        ValueError: ``batch_sizes`` is empty or increasing, or ``labels`` has the wrong length.
     """
-    sizes = [int(s) for s in torch.as_tensor(batch_sizes)]
+    sizes = [int(s) for s in torch.as_tensor(batch_sizes).cpu()]
+    if not sizes or any(a < b for a, b in zip(sizes, sizes[1:], strict=False)) or sizes[-1] < 1:
+        raise ValueError(f"batch_sizes must be non-empty, positive and non-increasing, got {sizes}")
+    if labels is not None and len(labels) != sum(sizes):
+        raise ValueError(f"labels must have sum(batch_sizes) = {sum(sizes)} entries, got {len(labels)}")
     b = sizes[0]
     ax = _axes(ax, (max(4.0, 0.9 * len(sizes)), 0.55 * b + 1.4))
     grid = np.full((b, len(sizes)), np.nan)
+    cmap = plt.get_cmap("plasma").with_extremes(bad="#eeeeee")
+    total = sum(sizes)
     row = 0
     for t, n in enumerate(sizes):
         for k in range(n):
             grid[k, t] = row
-            ax.text(t, k, str(row), ha="center", va="center", color="white", fontsize=8)
+            text = str(row) if labels is None else str(labels[row])
+            color = _ink(cmap, row / max(total, 1))
+            ax.text(t, k, text, ha="center", va="center", color=color, fontsize=8)
             row += 1
-    cmap = plt.get_cmap("plasma").copy()
-    cmap.set_bad("#eeeeee")
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto", vmin=0, vmax=max(row, 1))
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto", vmin=0, vmax=max(total, 1))
     order = sorted_indices.tolist() if sorted_indices is not None else list(range(b))
     ax.set_yticks(range(b), [f"sentence {i}" for i in order])
     ax.set_xticks(range(len(sizes)), [f"t={t}\n({n})" for t, n in enumerate(sizes)])

@@ -62,5 +62,7 @@ def test_chapter_follows_the_rules(path: Path):
                 f"cell {i} is NBVAL_IGNORE_OUTPUT but the next code cell asserts nothing:\n{src[:200]}"
             )
         for out in cell.get("outputs", []):
-            text = "".join(out.get("data", {}).get("text/plain", []))
-            assert not re.match(r"<Figure size", text), f"cell {i} stores a Figure repr: end with plt.show()"
+            data = out.get("data", {})
+            text = "".join(data.get("text/plain", []))
+            lone_repr = re.match(r"<(Figure size|matplotlib\.|Axes)", text) and "image/png" not in data
+            assert not lone_repr, f"cell {i} stores a bare figure/axes repr: end it with plt.show()"

@@ -60,6 +60,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="write executed notebooks here instead of in place")
     ap.add_argument("--only", action="append", default=[], help="substring of chapter file names")
+    ap.add_argument("--keep-going", action="store_true", help="run the other chapters after a failure")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     args = ap.parse_args()
     params = {k: parse_value(v) for k, v in args.p}
@@ -71,6 +72,7 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TQDM_DISABLE", "1")
     total = time.perf_counter()
+    failed = []
     for nb in todo:
         target = (args.out / nb.name) if args.out else nb
         start = time.perf_counter()
@@ -82,11 +84,14 @@ def main() -> int:
             )
         except pm.PapermillExecutionError as exc:
             print(f"FAILED after {time.perf_counter() - start:.0f} s")
-            print(f"  cell {exc.exec_count}: {exc.ename}: {exc.evalue}", file=sys.stderr)
-            return 1
+            print(f"  cell {exc.exec_count}: {exc.ename}: {exc.evalue}", file=sys.stderr, flush=True)
+            failed.append(nb.name)
+            if not args.keep_going:
+                return 1
+            continue
         print(f"{time.perf_counter() - start:.0f} s", flush=True)
-    print(f"{len(todo)} chapter(s) in {time.perf_counter() - total:.0f} s")
-    return 0
+    print(f"{len(todo)} chapter(s) in {time.perf_counter() - total:.0f} s; failed: {failed or 'none'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
