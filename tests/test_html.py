@@ -140,3 +140,39 @@ def test_every_chapter_with_a_figure_shows_an_image(browser, server):
             "return Array.from(document.querySelectorAll('.cell_output img')).filter(i => i.naturalWidth > 0).length"
         )
         assert shown >= pngs, f"{page}: {pngs} figures stored, {shown} shown"
+
+
+def test_internal_links_and_anchors_resolve():
+    """Offline link check: every relative href of every page points to a file (and id) that exists."""
+    from html.parser import HTMLParser
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: list[str] = []
+            self.ids: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if a.get("id"):
+                self.ids.add(str(a["id"]))
+            if tag in ("a", "link", "img", "script") and (a.get("href") or a.get("src")):
+                self.hrefs.append(str(a.get("href") or a.get("src")))
+
+    pages = {}
+    for page in HTML.rglob("*.html"):
+        c = Collect()
+        c.feed(page.read_text(encoding="utf-8"))
+        pages[page.resolve()] = c
+    broken = []
+    for page, c in pages.items():
+        for href in c.hrefs:
+            if re.match(r"^(https?:|mailto:|data:|javascript:|//)", href):
+                continue
+            path, _, anchor = href.partition("#")
+            target = (page.parent / path.split("?")[0]).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(HTML.resolve())}: {href}")
+            elif anchor and target in pages and anchor not in pages[target].ids:
+                broken.append(f"{page.relative_to(HTML.resolve())}: {href} (no such anchor)")
+    assert broken == [], "\n".join(broken[:20])

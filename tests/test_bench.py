@@ -1,0 +1,332 @@
+"""Tests for seqtag.bench: the FLOP formula, the timed samples and their padding, the exact
+flipped BiLSTM, ratios and targets, the report's JSON schema and the command line.
+
+Everything runs on a tiny synthetic corpus with a tiny model and one thread; no timing is
+asserted (speed targets live in the benchmark's own output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from seqtag import bench
+from seqtag.batching import BucketBatchSampler, padding_fraction, random_batches
+from seqtag.models import Tagger, TaggerConfig
+from seqtag.vocab import PAD_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"embedding_dim": 8, "hidden_size": 8, "threads": 1, "repeats": 1, "log": None}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> bench.BenchCorpus:
+    return bench.synthetic_corpus(num_sentences=240, vocab_size=30, num_tags=6, max_len=40, seed=1)
+
+
+@pytest.fixture(scope="module")
+def report(corpus: bench.BenchCorpus) -> dict:
+    return bench.run_benchmark(
+        corpus, device="cpu", batch_sizes=(4, 16), max_sentences=32, per_sentence_max=8, **TINY
+    )
+
+
+# ---------------------------------------------------------------- FLOPs
+
+
+def test_flops_match_a_hand_count() -> None:
+    # E=3, H=2, C=5, one BiLSTM layer. Per direction per token: 4 gates * H = 8 outputs, each a
+    # dot product over E + H = 5 inputs -> 40 multiply-adds = 80 FLOPs; two directions: 160.
+    # Output layer: 2H = 4 inputs * 5 tags = 20 multiply-adds = 40 FLOPs. Forward 200.
+    assert bench.flops_per_token(3, 2, 5) == {"forward": 200, "train": 600}
+    # One direction: 80 + 2 * 2 * 5 = 100.
+    assert bench.flops_per_token(3, 2, 5, bidirectional=False)["forward"] == 100
+    # A second BiLSTM layer reads 2H = 4 inputs: 2 directions * 2 * 8 * (4 + 2) = 192 more.
+    assert bench.flops_per_token(3, 2, 5, num_layers=2)["forward"] == 392
+    # A GRU has 3 gates: 2 * 2 * 6 * 5 + 40 = 160.
+    assert bench.flops_per_token(3, 2, 5, gates=3)["forward"] == 160
+
+
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, True), (2, True), (1, False), (3, False)])
+def test_flops_are_two_per_weight_of_the_real_model(layers: int, bidirectional: bool) -> None:
+    # Every weight-matrix entry (not the biases) is one multiply-add per token.
+    model = Tagger(TaggerConfig(50, 7, embedding_dim=12, hidden_size=10, num_layers=layers,
+                                bidirectional=bidirectional))
+    weights = sum(p.numel() for n, p in model.rnn.named_parameters() if n.startswith("weight"))
+    weights += model.output.weight.numel()
+    flops = bench.flops_per_token(12, 10, 7, num_layers=layers, bidirectional=bidirectional)
+    assert flops["forward"] == 2 * weights
+    assert flops["train"] == 3 * flops["forward"]
+
+
+@pytest.mark.bad_input
+def test_flops_reject_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="hidden_size must be >= 1"):
+        bench.flops_per_token(3, 0, 5)
+
+
+def test_gemm_measurement_returns_a_rate() -> None:
+    rate = bench.measure_gemm_flops(8, 8, 5, batch_size=4, seq_len=3, min_time=0.01)
+    assert math.isfinite(rate) and rate > 0
+
+
+# ---------------------------------------------------------------- samples and padding
+
+
+def test_synthetic_corpus_is_valid_and_long_tailed(corpus: bench.BenchCorpus) -> None:
+    lengths = corpus.lengths
+    assert len(corpus) == 240 and min(lengths) >= 1 and max(lengths) <= 40
+    assert sorted(lengths)[len(lengths) // 2] < sum(lengths) / len(lengths) + 5  # many short ones
+    assert all(int(w.min()) >= 1 and int(t.max()) < 6 for w, t in zip(corpus.words, corpus.tags, strict=True))
+
+
+@pytest.mark.bad_input
+def test_corpus_rejects_mismatched_tags() -> None:
+    with pytest.raises(ValueError, match="sentence 0: words .* and tags"):
+        bench.BenchCorpus([torch.tensor([2, 3])], [torch.tensor([1])], 5, 3)
+
+
+def test_epoch_padding_is_that_of_the_samplers(corpus: bench.BenchCorpus) -> None:
+    lengths = corpus.lengths
+    bucketed, shuffled, pad = bench.timed_sample(lengths, 16, 64, pool_factor=5, seed=3)
+    expected_bucketed = padding_fraction(BucketBatchSampler(lengths, 16, pool_factor=5, seed=3).batches(), lengths)
+    expected_random = padding_fraction(random_batches(len(lengths), 16, 3), lengths)
+    assert pad == {"random": expected_random, "bucketed": expected_bucketed}
+    assert pad["bucketed"] < pad["random"]
+    # ceil(64 / 16) = 4 < 8 batches: at least 8 are timed
+    assert len(bucketed) == len(shuffled) == 8
+    assert all(len(b) <= 16 for b in bucketed + shuffled)
+
+
+def test_stratified_sample_spans_lengths_and_keeps_the_padding(corpus: bench.BenchCorpus) -> None:
+    lengths = corpus.lengths
+    epoch = random_batches(len(lengths), 8, seed=0)  # 30 batches
+    sample = bench.stratified_batches(epoch, lengths, 6, seed=0)
+    assert len(sample) == 6 and all(b in epoch for b in sample)
+    sizes = sorted(len(b) * max(lengths[i] for i in b) for b in epoch)
+    picked = sorted(len(b) * max(lengths[i] for i in b) for b in sample)
+    for j, size in enumerate(picked):  # one batch from each sixth of the ranking
+        assert sizes[j * 5] <= size <= sizes[j * 5 + 4]
+    assert abs(padding_fraction(sample, lengths) - padding_fraction(epoch, lengths)) < 0.1
+    assert sorted(map(tuple, bench.stratified_batches(epoch, lengths, 99))) == sorted(map(tuple, epoch))
+
+
+# ---------------------------------------------------------------- the flipped BiLSTM
+
+
+def test_reverse_padded_reverses_within_length_and_is_an_involution() -> None:
+    x = torch.arange(1, 9).view(2, 4)  # (B=2, T=4)
+    lengths = torch.tensor([4, 2])
+    flipped = bench.reverse_padded(x, lengths)
+    assert flipped.tolist() == [[4, 3, 2, 1], [6, 5, 7, 8]]
+    assert torch.equal(bench.reverse_padded(flipped, lengths), x)
+    assert bench.reverse_padded(x.unsqueeze(-1).expand(2, 4, 3), lengths)[..., 2].tolist() == flipped.tolist()
+
+
+def test_flipped_tagger_equals_the_packed_tagger_and_padded_does_not() -> None:
+    torch.manual_seed(0)
+    lengths = torch.tensor([7, 3, 5, 1])
+    words = torch.randint(2, 30, (4, 7))
+    mask = torch.arange(7)[None, :] < lengths[:, None]
+    words = words.masked_fill(~mask, PAD_ID)
+    packed = Tagger(TaggerConfig(30, 6, embedding_dim=8, hidden_size=5)).eval()
+    padded = Tagger(TaggerConfig.from_dict({**packed.config.to_dict(), "packed": False})).eval()
+    padded.load_state_dict(packed.state_dict())
+    flipped = bench.FlippedTagger.from_tagger(packed).eval()
+    with torch.no_grad():
+        want = packed(words, lengths)[mask]
+        assert torch.allclose(flipped(words, lengths)[mask], want, atol=1e-5)
+        assert not torch.allclose(padded(words, lengths)[mask], want, atol=1e-3)
+
+
+@pytest.mark.bad_input
+def test_flipped_tagger_rejects_what_it_cannot_do() -> None:
+    with pytest.raises(ValueError, match="one-layer bidirectional"):
+        bench.FlippedTagger(TaggerConfig(30, 6, num_layers=2))
+
+
+# ---------------------------------------------------------------- ratios and targets
+
+
+def _row(strategy: str, batch_size: int, speed: float) -> dict:
+    return {"strategy": strategy, "batch_size": batch_size, "train_tokens_per_s": speed}
+
+
+def test_ratios_from_hand_made_results() -> None:
+    rows = [_row("per_sentence", 1, 100.0), _row("random_padded", 32, 500.0),
+            _row("random_packed", 32, 400.0), _row("bucketed_packed", 32, 1500.0),
+            _row("bucketed_packed", 8, 900.0), _row("bucketed_padded", 32, 3000.0)]
+    assert bench.compute_ratios(rows, 32) == {
+        "bucketed_packed_vs_per_sentence": 15.0,
+        "bucketed_packed_vs_random_padded": 3.0,
+        "bucketed_packed_vs_random_packed": 3.75,
+    }
+    assert bench.compute_ratios(rows, 8)["bucketed_packed_vs_random_padded"] is None
+    other = bench.other_ratios(rows, 32)
+    assert other["bucketed_padded_vs_bucketed_packed"] == 2.0
+    assert other["bucketed_flipped_vs_per_sentence"] is None
+    assert other["best_bucketed_packed_vs_per_sentence"] == {"ratio": 15.0, "batch_size": 32}
+
+
+def test_targets_are_met_missed_or_not_measured() -> None:
+    fake = {"ratios": {"bucketed_packed_vs_per_sentence": 12.5, "bucketed_packed_vs_random_padded": 1.1,
+                       "bucketed_packed_vs_random_packed": None},
+            "pad_fraction": {"random": 0.6, "bucketed": 0.05}, "roofline_fraction": None}
+    met = {t["name"]: t["met"] for t in bench.check_targets(fake)}
+    assert met == {"bucketed_packed_vs_per_sentence": True, "bucketed_packed_vs_random_padded": False,
+                   "bucketed_pad_fraction": True, "roofline_fraction": None}
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def test_report_has_the_promised_schema(report: dict) -> None:
+    for key in ("device", "torch", "threads", "results", "ratios", "pad_fraction",
+                "gemm_flops_per_s", "roofline_fraction", "targets", "machine", "config"):
+        assert key in report
+    assert report["device"] == "cpu" and report["threads"] == 1
+    assert report["torch"] == torch.__version__
+    assert set(report["ratios"]) == set(bench.RATIO_KEYS)
+    assert set(report["pad_fraction"]) == {"random", "bucketed"}
+    strategies = [(r["strategy"], r["batch_size"]) for r in report["results"]]
+    assert strategies.count(("per_sentence", 1)) == 1
+    for bs in (4, 16):
+        for s in bench.STRATEGIES[1:] + bench.EXTRA_STRATEGIES:
+            assert (s, bs) in strategies
+    for r in report["results"]:
+        for key in ("strategy", "batch_size", "bidirectional", "train_tokens_per_s", "infer_tokens_per_s",
+                    "pad_fraction"):
+            assert key in r
+        assert r["train_tokens_per_s"] > 0 and r["infer_tokens_per_s"] > 0
+        assert r["correct"] == (r["strategy"] not in ("random_padded", "bucketed_padded"))
+        assert len(r["train_seconds"]) == 1
+    json.loads(json.dumps(report))  # JSON-able as it is
+
+
+def test_report_numbers_are_consistent(report: dict, corpus: bench.BenchCorpus) -> None:
+    results, bs = report["results"], report["ratio_batch_size"]
+    assert bs == 16  # the batch size nearest to 32
+    speed = {(r["strategy"], r["batch_size"]): r["train_tokens_per_s"] for r in results}
+    assert report["ratios"]["bucketed_packed_vs_per_sentence"] == pytest.approx(
+        speed["bucketed_packed", 16] / speed["per_sentence", 1])
+    assert report["ratios"]["bucketed_packed_vs_random_padded"] == pytest.approx(
+        speed["bucketed_packed", 16] / speed["random_padded", 16])
+    _, _, pad = bench.timed_sample(corpus.lengths, 16, 32, pool_factor=200)
+    assert report["pad_fraction"] == pad
+    for r in results:
+        if r["strategy"] != "per_sentence":
+            assert r["epoch_pad_fraction"] == report["pad_fraction_by_batch_size"][str(r["batch_size"])][
+                r["strategy"].split("_")[0]]
+        tokens = r["tokens"] / sorted(r["train_seconds"])[0]
+        assert r["train_tokens_per_s"] == pytest.approx(tokens)  # median of one pass
+    per_sentence = next(r for r in results if r["strategy"] == "per_sentence")
+    assert per_sentence["pad_fraction"] == 0.0 and per_sentence["sentences"] == 8
+    flops = bench.flops_per_token(8, 8, corpus.num_tags)["train"]
+    main = next(r for r in results if r["strategy"] == "bucketed_packed" and r["batch_size"] == 16)
+    assert report["roofline_fraction"] == pytest.approx(
+        main["train_tokens_per_s"] * flops / report["gemm_flops_per_s"])
+    ceilings = report["gemm_by_batch_size"]
+    assert set(ceilings) == {"1", "4", "16"} and ceilings["16"]["flops_per_s"] == report["gemm_flops_per_s"]
+    for r in results:  # every row against the GEMM ceiling of its own batch size
+        assert r["roofline_fraction"] == pytest.approx(
+            r["train_tokens_per_s"] * flops / ceilings[str(r["batch_size"])]["flops_per_s"])
+    assert [t["name"] for t in report["targets"]] == [t[0] for t in bench.TARGETS]
+    text = bench.format_report(report)
+    assert "WRONG" in text and "targets" in text and "bucketed_packed_vs_per_sentence" in text
+
+
+def test_unidirectional_run_skips_the_flipped_model(corpus: bench.BenchCorpus) -> None:
+    out = bench.run_benchmark(corpus, device="cpu", batch_sizes=(8,), max_sentences=8, per_sentence_max=4,
+                              bidirectional=False, strategies=("per_sentence", "bucketed_padded",
+                                                               "bucketed_flipped"), **TINY)
+    assert [r["strategy"] for r in out["results"]] == ["per_sentence", "bucketed_padded"]
+    assert all(r["correct"] and not r["bidirectional"] for r in out["results"])
+    assert out["ratios"]["bucketed_packed_vs_per_sentence"] is None
+    assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"strategies": ("bucketed",)}, "unknown strategies"),
+    ({"batch_sizes": (0,)}, "batch sizes must be >= 1"),
+    ({"threads": 0}, "threads must be >= 1"),
+])
+def test_run_rejects_bad_options(corpus: bench.BenchCorpus, kw: dict, message: str) -> None:
+    options = {**TINY, "batch_sizes": (4,), **kw}
+    with pytest.raises(ValueError, match=message):
+        bench.run_benchmark(corpus, device="cpu", **options)
+
+
+def test_main_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = tmp_path / "sub" / "bench.json"
+    args = parser.parse_args(["--synthetic", "80", "--device", "cpu", "--batch-sizes", "8", "--max-sentences",
+                              "16", "--per-sentence-max", "4", "--repeats", "1", "--embedding-dim", "8",
+                              "--hidden-size", "8", "--threads", "1", "--unidirectional", "--json", str(out)])
+    assert args.bidirectional is False
+    assert bench.main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["bidirectional"] is False and data["config"]["batch_sizes"] == [8]
+    assert "targets" in capsys.readouterr().out
+
+
+def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    cmd = [sys.executable, "-m", "seqtag.bench", "--quick", "--synthetic", "60", "--device", "cpu",
+           "--batch-sizes", "4", "--max-sentences", "8", "--per-sentence-max", "4", "--repeats", "1",
+           "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--json", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "targets" in done.stdout and "per_sentence" in done.stdout
+    data = json.loads(out.read_text())
+    assert data["config"]["quick"] is True and {r["strategy"] for r in data["results"]} >= set(bench.STRATEGIES)
+
+
+def test_profile_counts_the_operators_of_a_step(corpus: bench.BenchCorpus) -> None:
+    batch = bench.prepare_batches(corpus, [[0, 1, 2]], torch.device("cpu"))[0]
+    assert batch[1].tolist() == corpus.lengths[:3]
+    counts = bench.profile_train_step(Tagger(TaggerConfig(30, 6, embedding_dim=4, hidden_size=4)), batch)
+    assert counts.get("aten::lstm", 0) >= 1 and all(isinstance(v, int) and v > 0 for v in counts.values())
+
+
+def test_plots_have_titles_and_labels(report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = bench.plot_throughput(report)
+    assert len(ax.lines) == len(bench.STRATEGIES + bench.EXTRA_STRATEGIES)  # per_sentence as a line too
+    ax2 = bench.plot_padding(report["pad_fraction_by_batch_size"])
+    for a in (ax, ax2):
+        assert a.get_title() and a.get_xlabel() and a.get_ylabel()
+    plt.close("all")
+
+
+def test_busy_machine_warning() -> None:
+    cpu = torch.device("cpu")
+    cores = os.cpu_count() or 1
+    assert bench._busy_warning(cpu, 2, [cores + 1.0]) is not None  # more runnable work than cores
+    assert "--threads 1" in bench._busy_warning(cpu, 2, [cores + 1.0])
+    assert bench._busy_warning(cpu, 1, [cores + 1.0]) is None  # one thread does not spin-wait
+    assert bench._busy_warning(cpu, 2, [0.0]) is None or cores < 2
+    assert bench._busy_warning(torch.device("cuda"), 2, [cores + 1.0]) is None
+
+
+def test_a_flipped_model_trains() -> None:
+    torch.manual_seed(0)
+    model = bench.FlippedTagger(TaggerConfig(20, 4, embedding_dim=6, hidden_size=4))
+    words, lengths = torch.randint(1, 20, (3, 5)), torch.tensor([5, 2, 4])
+    model(words, lengths).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if isinstance(p, nn.Parameter))
