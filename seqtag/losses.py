@@ -5,13 +5,16 @@ The mask convention is the package's: ``mask`` is bool ``(B, T)``, ``True`` on r
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["masked_cross_entropy", "masked_nll", "Reduction"]
+if TYPE_CHECKING:  # only for annotations: batching sits left of losses
+    from seqtag.batching import Batch
+
+__all__ = ["masked_cross_entropy", "masked_nll", "sequence_loss", "crf_nll", "Reduction"]
 
 Reduction = Literal["token_mean", "sentence_mean", "sum", "none"]
 
@@ -77,3 +80,54 @@ def masked_nll(
     safe_targets = targets.masked_fill(~mask, 0)
     picked = log_probs.gather(2, safe_targets.unsqueeze(2)).squeeze(2)
     return _reduce((-picked).masked_fill(~mask, 0.0), mask, reduction)
+
+
+def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:
+    """The training loss of a tagger on a labelled batch (what :mod:`seqtag.train` minimises).
+
+    Runs ``model(batch.words, batch.lengths, batch.chars)`` -> ``(B, T, C)`` logits and returns
+    their :func:`masked_cross_entropy` against ``batch.tags`` over ``batch.mask``. Models with
+    their own loss (a CRF's negative log-likelihood) get their branch here, so the training loop
+    never changes.
+
+    Args:
+        model: a :class:`seqtag.models.Tagger` (or any module with the same ``forward``).
+        batch: a :class:`seqtag.batching.Batch` with ``tags``, already on the model's device
+            (``lengths`` stays on the CPU).
+        reduction: see :func:`masked_cross_entropy`.
+
+    Raises:
+        ValueError: the batch has no tags (unlabelled text cannot be trained on).
+    """
+    if batch.tags is None:
+        raise ValueError("sequence_loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
+    logits = model(batch.words, batch.lengths, batch.chars)
+    crf = getattr(model, "crf", None)  # a Tagger with config.crf=True (seqtag.crf.CRF)
+    if crf is not None:
+        return crf_nll(crf, logits, batch.tags, batch.mask, reduction)
+    return masked_cross_entropy(logits, batch.tags, batch.mask, reduction)
+
+
+def crf_nll(
+    crf: nn.Module, logits: Tensor, targets: Tensor, mask: Tensor, reduction: Reduction = "token_mean"
+) -> Tensor:
+    """Negative log-likelihood of whole tag sequences under a :class:`seqtag.crf.CRF`.
+
+    Args:
+        crf: the CRF layer (``batch_first``).
+        logits: ``(B, T, C)`` emission scores; targets ``(B, T)`` int64; mask ``(B, T)`` bool.
+        reduction: ``"token_mean"`` (summed NLL / real tokens: on the scale of the per-token
+            cross-entropy), ``"sentence_mean"`` (mean over sentences of NLL / length), ``"sum"``,
+            or ``"none"``: ``(B,)`` one NLL per *sentence* (a CRF does not split over tokens).
+    """
+    _check(logits, targets, mask)
+    if reduction == "token_mean":
+        return -crf(logits, targets, mask, reduction="token_mean")
+    if reduction == "sum":
+        return -crf(logits, targets, mask, reduction="sum")
+    nll = -crf(logits, targets, mask, reduction="none")  # (B,)
+    if reduction == "none":
+        return nll
+    if reduction == "sentence_mean":
+        return (nll / mask.sum(1)).mean()
+    raise ValueError(f"unknown reduction {reduction!r}: use token_mean, sentence_mean, sum or none")

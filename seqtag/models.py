@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqtag.batching import check_lengths
 from seqtag.crf import CRF
-from seqtag.vocab import PAD_ID
+from seqtag.vocab import PAD_ID, UNK_ID
 
 __all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
 
@@ -39,6 +39,8 @@ class TaggerConfig:
         char_filters: CNN output channels per word (added to the word embedding).
         char_kernel_size: CNN window in characters.
         freeze_embeddings: keep the (pretrained) word embeddings fixed.
+        word_dropout: in training, replace each real word id by ``<unk>`` with this probability,
+            so the ``<unk>`` vector is trained on words like those unseen at test time.
         packed: run the RNN on a PackedSequence (the article's trick 2). ``False`` feeds the padded
             tensor, which is only right for a unidirectional RNN; kept for the benchmark's sake.
         crf: put a linear-chain CRF (:class:`seqtag.crf.CRF`) on top: the loss becomes its negative
@@ -61,6 +63,7 @@ class TaggerConfig:
     freeze_embeddings: bool = False
     packed: bool = True
     crf: bool = False
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
@@ -70,7 +73,7 @@ class TaggerConfig:
         for name in ("embedding_dim", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("dropout", "rnn_dropout"):
+        for name in ("dropout", "rnn_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
@@ -102,14 +105,18 @@ class CharCNN(nn.Module):
         self.out_dim = filters
 
     def forward(self, chars: Tensor) -> Tensor:
+        if chars.dim() != 3:
+            raise ValueError(f"chars must be (B, T, W) char ids, got shape {tuple(chars.shape)}")
         b, t, w = chars.shape
-        flat = chars.reshape(b * t, w)  # (B*T, W)
-        x = self.embedding(flat).transpose(1, 2)  # (B*T, D, W)
-        h = torch.relu(self.conv(x))[..., :w]  # (B*T, F, W); even kernels pad one extra step
-        char_mask = (flat != PAD_ID).unsqueeze(1)  # (B*T, 1, W)
-        h = h.masked_fill(~char_mask, float("-inf")).amax(dim=2)  # (B*T, F)
+        # Convolve each distinct word once: a batch repeats "the" and "," many times and all its
+        # sentence padding is one all-zero row. Same characters, same vector: only time changes.
+        words, inverse = torch.unique(chars.reshape(b * t, w), dim=0, return_inverse=True)  # (U, W)
+        x = self.embedding(words).transpose(1, 2)  # (U, D, W)
+        h = torch.relu(self.conv(x))[..., :w]  # (U, F, W); even kernels pad one extra step
+        char_mask = (words != PAD_ID).unsqueeze(1)  # (U, 1, W)
+        h = h.masked_fill(~char_mask, float("-inf")).amax(dim=2)  # (U, F)
         h = h.masked_fill(~char_mask.any(2), 0.0)  # words with no chars (padding) -> 0
-        return h.reshape(b, t, -1)
+        return h[inverse].reshape(b, t, -1)  # (B, T, F)
 
 
 def run_packed(
@@ -185,7 +192,8 @@ class Tagger(nn.Module):
                 f"{tuple(weight.shape)} (vocab_size, embedding_dim)"
             )
         with torch.no_grad():
-            rows = torch.ones(len(vectors), dtype=torch.bool) if found is None else found.cpu()
+            # clone: found.cpu() is the caller's own tensor when it is already on the CPU
+            rows = torch.ones(len(vectors), dtype=torch.bool) if found is None else found.cpu().clone()
             rows[PAD_ID] = False
             weight[rows.to(weight.device)] = vectors[rows].to(weight)
 
@@ -204,6 +212,9 @@ class Tagger(nn.Module):
             raise ValueError(f"words must be (B, T), got shape {tuple(words.shape)}")
         if words.is_floating_point():
             raise ValueError(f"words must be integer ids, got {words.dtype}; use .long()")
+        if self.training and self.config.word_dropout > 0:
+            drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
+            words = words.masked_fill(drop & (words != PAD_ID), UNK_ID)
         x = self.embedding(words)  # (B, T, E)
         if self.char_cnn is not None:
             if chars is None:

@@ -1,0 +1,199 @@
+"""A Transformer-encoder tagger that needs the same masks as the LSTM: pads must stay invisible.
+
+An LSTM sees a pad only if we feed it one (trick 2 packs them away). Self-attention is worse:
+every token attends to every position, pads included, unless ``src_key_padding_mask`` hides them.
+:class:`TransformerTagger` has the :class:`seqtag.models.Tagger` interface
+(``forward(words, lengths, chars=None) -> (B, T, C)`` logits and ``predict``), so the book's
+batching, losses and training loop work unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from seqtag.batching import check_lengths
+from seqtag.models import CharCNN
+from seqtag.vocab import PAD_ID
+
+__all__ = ["TransformerConfig", "TransformerTagger", "sinusoidal_positions"]
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters of :class:`TransformerTagger` (plain values, saved in checkpoints).
+
+    Attributes:
+        vocab_size: number of word ids (``<pad>`` = 0 included).
+        num_tags: number of tag ids (``<pad>`` = 0 included).
+        d_model: width of every token vector.
+        nhead: attention heads (must divide ``d_model``).
+        num_layers: encoder layers.
+        dim_feedforward: hidden width of each layer's feed-forward block.
+        dropout: inside the encoder layers and on the embeddings.
+        positional: ``"sinusoidal"`` (fixed, Vaswani et al. 2017), ``"learned"`` (one trained vector
+            per position, so at most ``max_len`` positions) or ``"none"`` (the encoder then cannot
+            tell word order: it is permutation-equivariant).
+        max_len: longest sentence accepted (rows of the position table).
+        norm_first: pre-LayerNorm layers (``True``) or the original post-LayerNorm (``False``).
+            Only post-LN layers can take PyTorch's nested-tensor fast path in eval mode.
+        char_vocab_size: 0 for no character features; else a :class:`seqtag.models.CharCNN`'s
+            output is projected and added to the word embedding.
+        char_embedding_dim, char_filters, char_kernel_size: the char-CNN's sizes.
+    """
+
+    vocab_size: int
+    num_tags: int
+    d_model: int = 128
+    nhead: int = 4
+    num_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.1
+    positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
+    max_len: int = 512
+    norm_first: bool = False
+    char_vocab_size: int = 0
+    char_embedding_dim: int = 25
+    char_filters: int = 50
+    char_kernel_size: int = 3
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2 or self.num_tags < 2:
+            raise ValueError("vocab_size and num_tags must count <pad> and at least one real entry")
+        for name in ("d_model", "nhead", "num_layers", "dim_feedforward", "max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.nhead:
+            raise ValueError(f"nhead={self.nhead} must divide d_model={self.d_model}")
+        if self.positional not in ("sinusoidal", "learned", "none"):
+            raise ValueError(
+                f"positional must be 'sinusoidal', 'learned' or 'none', got {self.positional!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
+        """Build from a dict, naming any key this version of the code does not know."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown TransformerConfig fields {unknown}: checkpoint from another version?")
+        return cls(**data)
+
+
+def sinusoidal_positions(max_len: int, dim: int) -> Tensor:
+    """The fixed position table ``(max_len, dim)`` float32: sines on even, cosines on odd columns."""
+    position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (L, 1)
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(max_len, dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return table
+
+
+class TransformerTagger(nn.Module):
+    """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` logits, with a Transformer encoder.
+
+    Layers: word embedding (``padding_idx=0``, scaled by ``sqrt(d_model)``) [+ projected
+    :class:`~seqtag.models.CharCNN`] + positions -> dropout -> ``nn.TransformerEncoder``
+    (``batch_first``) with ``src_key_padding_mask = ~mask`` -> linear.
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.d_model, padding_idx=PAD_ID)
+        self.char_cnn = (
+            CharCNN(c.char_vocab_size, c.char_embedding_dim, c.char_filters, c.char_kernel_size)
+            if c.char_vocab_size > 0
+            else None
+        )
+        self.char_proj = nn.Linear(c.char_filters, c.d_model) if self.char_cnn else None
+        self.positions: nn.Embedding | None = (
+            nn.Embedding(c.max_len, c.d_model) if c.positional == "learned" else None
+        )
+        table = sinusoidal_positions(c.max_len, c.d_model)
+        self.register_buffer("sinusoid", table if c.positional == "sinusoidal" else None, persistent=False)
+        layer = nn.TransformerEncoderLayer(
+            c.d_model, c.nhead, c.dim_feedforward, c.dropout, batch_first=True, norm_first=c.norm_first
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer,
+            c.num_layers,
+            norm=nn.LayerNorm(c.d_model) if c.norm_first else None,
+            enable_nested_tensor=not c.norm_first,  # nested tensors need post-LN layers
+        )
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = nn.Linear(c.d_model, c.num_tags)
+
+    def embed(self, words: Tensor, chars: Tensor | None = None) -> Tensor:
+        """Token vectors with positions added, ``(B, T, d_model)``, before the encoder."""
+        t = words.size(1)
+        if t > self.config.max_len:
+            raise ValueError(
+                f"the batch has {t} time steps but max_len={self.config.max_len}: raise "
+                "TransformerConfig.max_len (learned positions must then be trained) or split sentences"
+            )
+        x = self.embedding(words) * math.sqrt(self.config.d_model)
+        if self.char_cnn is not None and self.char_proj is not None:
+            if chars is None:
+                raise ValueError("this tagger has a char-CNN: pass chars (B, T, W)")
+            x = x + self.char_proj(self.char_cnn(chars))
+        if self.positions is not None:
+            x = x + self.positions.weight[:t]
+        elif self.sinusoid is not None:
+            x = x + self.sinusoid[:t]
+        return self.dropout(x)
+
+    def forward(
+        self,
+        words: Tensor,
+        lengths: Tensor,
+        chars: Tensor | None = None,
+        *,
+        mask_padding: bool = True,
+    ) -> Tensor:
+        """Scores for every position.
+
+        Args:
+            words: ``(B, T)`` int64 word ids on the model's device.
+            lengths: ``(B,)`` int64 sentence lengths (on the CPU, as everywhere in ``seqtag``).
+            chars: ``(B, T, W)`` int64 char ids, required iff the model has a char-CNN.
+            mask_padding: ``True`` hides padded keys from attention (``src_key_padding_mask``).
+                ``False`` reproduces the bug: real tokens attend to pads. Kept for the book's demo.
+
+        Returns:
+            ``(B, T, C)`` logits; rows at padded positions are meaningless (mask them out). In
+            eval mode under ``torch.no_grad()`` PyTorch's fast path returns zeros there.
+        """
+        if words.dim() != 2:
+            raise ValueError(f"words must be (B, T), got shape {tuple(words.shape)}")
+        if words.is_floating_point():
+            raise ValueError(f"words must be integer ids, got {words.dtype}; use .long()")
+        lens = check_lengths(lengths, words.size(1))
+        x = self.embed(words, chars)
+        padding = None
+        if mask_padding:
+            mask = torch.arange(words.size(1), device=words.device) < lens.to(words.device)[:, None]
+            padding = ~mask  # (B, T) bool, True = ignore this key (the opposite of our mask!)
+        h = self.encoder(x, src_key_padding_mask=padding)
+        return self.output(self.dropout(h))
+
+    @torch.no_grad()
+    def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions)."""
+        logits = self.forward(words, lengths, chars)
+        logits[..., PAD_ID] = float("-inf")  # <pad> is never a prediction
+        lens = check_lengths(lengths, words.size(1)).to(words.device)
+        mask = torch.arange(words.size(1), device=words.device) < lens[:, None]
+        return logits.argmax(-1).masked_fill(~mask, PAD_ID)
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
