@@ -11,8 +11,9 @@ Conventions used everywhere in :mod:`seqtag`:
 
 from __future__ import annotations
 
+import operator
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -256,6 +257,18 @@ def encode_chars(sentence: Sequence[str], chars: Vocab) -> Tensor:
     return out
 
 
+def _length(i: int, n: object) -> int:
+    if isinstance(n, bool):
+        n = None  # True is not a length
+    try:
+        value = operator.index(n)  # type: ignore[arg-type]
+    except TypeError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"lengths[{i}] = {n!r}: lengths must be ints >= 1 (drop empty sentences first)")
+    return value
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of sentences of similar length, for ``DataLoader(batch_sampler=...)``.
 
@@ -270,11 +283,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: ``False`` gives one fixed length-sorted order (for evaluation).
         pool_factor: pool size in batches; larger pools pad less but mix less.
         seed: base seed; epoch ``e`` uses ``seed + e``.
+        drop_last: drop the epoch's final batch when it holds fewer than ``batch_size`` sentences.
     """
 
     def __init__(
         self,
-        lengths: Sequence[int],
+        lengths: Iterable[int],
         batch_size: int,
         *,
         max_tokens: int | None = None,
@@ -285,12 +299,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if pool_factor < 1:
+            raise ValueError(f"pool_factor must be >= 1, got {pool_factor}")
+        lengths = [_length(i, n) for i, n in enumerate(lengths)]  # also: a generator is read once
         if max_tokens is not None and max_tokens < max(lengths, default=1):
             raise ValueError(
                 f"max_tokens={max_tokens} is smaller than the longest sentence "
-                f"({max(lengths)} tokens): that sentence could never be batched"
+                f"({max(lengths, default=1)} tokens): that sentence could never be batched"
             )
-        self.lengths = list(lengths)
+        self.lengths = lengths
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.shuffle = shuffle
@@ -316,15 +333,22 @@ class BucketBatchSampler(Sampler[list[int]]):
                 current, longest_if = [], self.lengths[i]
             current.append(i)
             longest = longest_if
-        if current and not (self.drop_last and len(current) < self.batch_size):
+        if current:
             batches.append(current)
+        return batches
+
+    def _drop_last(self, batches: list[list[int]]) -> list[list[int]]:
+        # Only the epoch's final remainder is dropped. (Dropping the short last batch of *every*
+        # pool would throw away each pool's longest sentences, since pools are sorted by length.)
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            return batches[:-1]
         return batches
 
     def batches(self) -> list[list[int]]:
         """All batches of the current epoch, in order."""
         n = len(self.lengths)
         if not self.shuffle:
-            return self._cut(sorted(range(n), key=lambda i: (self.lengths[i], i)))
+            return self._drop_last(self._cut(sorted(range(n), key=lambda i: (self.lengths[i], i))))
         rng = random.Random(self.seed + self.epoch)
         order = list(range(n))
         rng.shuffle(order)
@@ -333,6 +357,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         for start in range(0, n, pool):
             chunk = sorted(order[start : start + pool], key=lambda i: self.lengths[i])
             batches.extend(self._cut(chunk))
+        batches = self._drop_last(batches)
         rng.shuffle(batches)
         return batches
 
@@ -359,6 +384,8 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
 
 def random_batches(n: int, batch_size: int, seed: int = 0) -> list[list[int]]:
     """Plain shuffled batches (no bucketing), the baseline for :func:`padding_fraction`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]

@@ -1,0 +1,295 @@
+"""seqtag.train: the loop learns, stops early, keeps the best weights, checkpoints round-trip."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqtag import __version__
+from seqtag.data import Sentence
+from seqtag.presets import PRESETS, preset
+from seqtag.train import (
+    CheckpointError,
+    TrainConfig,
+    TrainedTagger,
+    build_vocabs,
+    cpu_threads,
+    default_file_mode,
+    fit,
+    lookup_forms,
+    save_atomically,
+    split_overrides,
+    subset,
+    unk_signature,
+)
+
+LEXICON = {
+    "DET": ["the", "a", "every"],
+    "ADJ": ["big", "small", "red", "old"],
+    "NOUN": ["dog", "cat", "bird", "house", "tree", "car"],
+    "VERB": ["sees", "likes", "finds", "eats"],
+}
+
+
+def toy_corpus(n: int, seed: int) -> list[Sentence]:
+    """DET [ADJ] NOUN VERB DET [ADJ] NOUN . -- "fish" is a NOUN after a DET and a VERB elsewhere."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        words, upos = [], []
+        for part in ("np", "verb", "np"):
+            if part == "verb":
+                verb = "fish" if rng.random() < 0.3 else rng.choice(LEXICON["VERB"])
+                words.append(verb)
+                upos.append("VERB")
+                continue
+            words.append(rng.choice(LEXICON["DET"]))
+            upos.append("DET")
+            if rng.random() < 0.5:
+                words.append(rng.choice(LEXICON["ADJ"]))
+                upos.append("ADJ")
+            words.append("fish" if rng.random() < 0.2 else rng.choice(LEXICON["NOUN"]))
+            upos.append("NOUN")
+        words.append(".")
+        upos.append("PUNCT")
+        xpos = [{"DET": "DT", "ADJ": "JJ", "NOUN": "NN", "VERB": "VBZ", "PUNCT": "."}[t] for t in upos]
+        out.append(Sentence(words, upos, xpos, f"toy-{seed}-{k}", k + 1))
+    return out
+
+
+TRAIN, DEV = toy_corpus(120, 1), toy_corpus(30, 2)
+SMALL = {"embedding_dim": 16, "hidden_size": 16}
+
+
+def quick(**kwargs: object) -> TrainConfig:
+    base = {"epochs": 3, "batch_size": 8, "lr": 0.01, "min_freq": 1, "device": "cpu", "patience": 0}
+    return TrainConfig(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainedTagger:
+    return fit(TRAIN, DEV, quick(epochs=6), SMALL, progress=False)
+
+
+def test_loss_falls_and_the_tagger_learns(trained: TrainedTagger) -> None:
+    h = trained.history
+    assert len(h["train_loss"]) == 6 and h["train_loss"][-1] < h["train_loss"][0] / 2
+    assert max(h["dev_accuracy"]) > 0.9
+    ev = trained.evaluate(DEV)
+    assert ev.accuracy == pytest.approx(max(h["dev_accuracy"]))  # the best epoch's weights are kept
+    assert trained.best_epoch == 1 + h["dev_accuracy"].index(max(h["dev_accuracy"]))
+
+
+def test_evaluation_counts_agree_with_predictions(trained: TrainedTagger) -> None:
+    dev = DEV + [Sentence(["the", "zebra", "sees", "a", "gnu", "."], ["DET", "NOUN", "VERB", "DET", "NOUN", "PUNCT"], ["DT", "NN", "VBZ", "DT", "NN", "."])]
+    ev = trained.evaluate(dev, batch_size=7)
+    gold = [t for s in dev for t in s.upos]
+    pred = [t for p in ev.predictions for t in p]
+    assert ev.tokens == len(gold) == int(ev.confusion.sum())
+    assert ev.correct == sum(g == p for g, p in zip(gold, pred, strict=True))
+    assert ev.oov_tokens == 2  # zebra, gnu
+    oov_words = [w for s in dev for w in s.words if w not in trained.words]
+    assert ev.oov_rate == pytest.approx(len(oov_words) / len(gold))
+    iv_part = ev.iv_accuracy * (ev.tokens - ev.oov_tokens) + ev.oov_accuracy * ev.oov_tokens
+    assert iv_part == pytest.approx(ev.correct)
+    assert ev.labels == trained.tags.itos[1:] and ev.confusion.shape == (len(ev.labels),) * 2
+    scores = ev.per_tag()
+    noun = ev.labels.index("NOUN")
+    assert scores["NOUN"]["support"] == gold.count("NOUN")
+    assert scores["NOUN"]["recall"] == pytest.approx(float(ev.confusion[noun, noun]) / gold.count("NOUN"))
+    assert trained.tag([s.words for s in dev[:3]]) == ev.predictions[:3]
+    assert set(ev.summary()) >= {"accuracy", "tokens", "oov_accuracy"}
+
+
+def test_early_stopping_and_best_epoch() -> None:
+    # A learning rate this small cannot change a prediction: dev accuracy never improves after
+    # epoch 1, so patience=2 stops after epoch 3.
+    result = fit(TRAIN, DEV, quick(epochs=10, patience=2, lr=1e-12), SMALL, progress=False)
+    assert len(result.history["dev_accuracy"]) == 3 and result.best_epoch == 1
+
+
+def test_same_seed_same_parameters_other_seed_differs() -> None:
+    def params(seed: int) -> dict[str, torch.Tensor]:
+        cfg = quick(epochs=2, seed=seed)
+        return fit(TRAIN, DEV, cfg, {**SMALL, "dropout": 0.3}, progress=False).model.state_dict()
+
+    a, b, c = params(0), params(0), params(1)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_checkpoint_round_trip(trained: TrainedTagger, tmp_path: Path) -> None:
+    path = trained.save(tmp_path / "sub" / "m.pt")
+    raw = torch.load(path, weights_only=True)  # only plain values and tensors inside
+    assert raw["seqtag_version"] == __version__ and raw["tagset"] == "upos"
+    assert raw["tagger_config"]["hidden_size"] == 16 and raw["train_config"]["epochs"] == 6
+    back = TrainedTagger.load(path)
+    assert back.words == trained.words and back.tags == trained.tags and back.chars == trained.chars
+    assert back.model.config == trained.model.config and back.train_config == trained.train_config
+    state, other = trained.model.state_dict(), back.model.state_dict()
+    assert all(torch.equal(state[k], other[k]) for k in state)
+    assert back.tag([s.words for s in DEV]) == trained.tag([s.words for s in DEV])
+    assert back.history == trained.history
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary file left
+    assert path.stat().st_mode & 0o777 == default_file_mode()  # not mkstemp's 0600
+
+
+def test_fit_writes_the_best_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "best.pt"
+    result = fit(TRAIN, DEV, quick(epochs=2), SMALL, checkpoint=path, progress=False)
+    assert TrainedTagger.load(path).tag([DEV[0].words]) == result.tag([DEV[0].words])
+
+
+def edited(trained: TrainedTagger, tmp_path: Path, change: object) -> Path:
+    ckpt = trained.to_checkpoint()
+    change(ckpt)  # type: ignore[operator]
+    path = tmp_path / "edited.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["tagger_config"].update(attention=True), r"unknown TaggerConfig fields \['attention'\]"),
+        (lambda c: c["train_config"].update(warmup=3), r"unknown TrainConfig fields \['warmup'\]"),
+        (lambda c: c.update(seqtag_version="0.0.1"), "written by seqtag 0.0.1"),
+        (lambda c: c.update(format=99), "checkpoint format 99"),
+        (lambda c: c.pop("vocabs"), r"lacks \['vocabs'\]"),
+        (lambda c: c["state_dict"].pop("output.weight"), r"weights missing: \['output.weight'\]"),
+        (lambda c: c["state_dict"].update({"output.bias": torch.zeros(3)}), "size mismatch for output.bias"),
+        (lambda c: c["vocabs"]["words"]["itos"].pop(), "vocabulary sizes do not match"),
+    ],
+)
+@pytest.mark.bad_input
+def test_mismatched_checkpoint_is_a_clear_error(
+    trained: TrainedTagger, tmp_path: Path, change: object, expected: str
+) -> None:
+    path = edited(trained, tmp_path, change)
+    with pytest.raises(CheckpointError, match=expected) as info:
+        TrainedTagger.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_other_version_loads_when_not_strict(trained: TrainedTagger, tmp_path: Path) -> None:
+    path = edited(trained, tmp_path, lambda c: c.update(seqtag_version="0.0.1"))
+    assert TrainedTagger.load(path, strict_version=False).tags == trained.tags
+
+
+@pytest.mark.bad_input
+def test_truncated_or_foreign_files(trained: TrainedTagger, tmp_path: Path) -> None:
+    good = trained.save(tmp_path / "good.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        TrainedTagger.load(cut)
+    foreign = tmp_path / "list.pt"
+    torch.save([1, 2, 3], foreign)
+    with pytest.raises(CheckpointError, match="not a seqtag checkpoint"):
+        TrainedTagger.load(foreign)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        TrainedTagger.load(tmp_path / "missing.pt")
+
+
+def test_save_atomically_keeps_the_old_file_when_saving_fails(tmp_path: Path) -> None:
+    path = save_atomically({"a": 1}, tmp_path / "x.pt")
+    with pytest.raises(Exception):  # noqa: B017 (pickle's error type varies)
+        save_atomically({"f": lambda: 0}, path)
+    assert torch.load(path, weights_only=True) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+
+
+def test_pretrained_embeddings_are_wired(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqtag.embeddings
+
+    calls = []
+
+    def fake(words, source, dim):  # type: ignore[no-untyped-def]
+        calls.append((len(words), source, dim))
+        vectors = torch.full((len(words), dim), 0.5)
+        found = torch.zeros(len(words), dtype=torch.bool)
+        found[words.index("dog")] = True
+        return vectors, found
+
+    monkeypatch.setattr(seqtag.embeddings, "pretrained_matrix", fake)
+    cfg = quick(epochs=1, embeddings="glove50", lr=1e-12)
+    result = fit(TRAIN, DEV, cfg, {**SMALL, "freeze_embeddings": True}, progress=False)
+    assert calls == [(len(result.words), "glove50", 16)]
+    weight = result.model.embedding.weight
+    assert torch.all(weight[result.words.index("dog")] == 0.5) and not torch.all(weight[result.words.index("cat")] == 0.5)
+
+
+def test_char_cnn_option_and_xpos() -> None:
+    result = fit(TRAIN, DEV, quick(epochs=1, tagset="xpos"), {**SMALL, "char_cnn": True}, progress=False)
+    assert result.model.config.char_vocab_size == len(result.chars) > 10
+    assert set(result.tags.itos[1:]) == {"DT", "JJ", "NN", "VBZ", "."}
+    assert len(result.tag([["the", "dog", "eats", "."]])[0]) == 4
+    item = result.dataset([["the", "reddog"]])[0]  # the char-CNN sees the word as written, not <unk>
+    assert result.chars.decode(item["chars"][1][:6]) == list("reddog")
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("Qaim", "<unk:Cap>"), ("blogging", "<unk:low-ing>"), ("1,500", "<unk:num>"), ("NATO", "<unk:CAPS>"),
+     ("-->", "<unk:sym>"), ("well-known", "<unk:hyph>"), ("Quickly", "<unk:Cap-ly>"), ("is", "<unk:low>")],
+)
+def test_unk_signature(word: str, expected: str) -> None:
+    assert unk_signature(word) == expected
+
+
+def test_signatures_are_learned_from_rare_words_and_count_as_oov() -> None:
+    rare = [Sentence(["the", "Zork", "sees", "a", "glorping", "."], ["DET", "NOUN", "VERB", "DET", "NOUN", "PUNCT"],
+                     ["DT", "NN", "VBZ", "DT", "NN", "."])]
+    words, _, _ = build_vocabs(TRAIN + rare, "upos", min_freq=2, signatures=True)
+    assert "<unk:Cap>" in words and "<unk:low-ing>" in words and "Zork" not in words
+    assert lookup_forms(words, ["the", "Quux", "in", "2024"], True) == ["the", "<unk:Cap>", "<unk:low>", "<unk:num>"]
+    assert lookup_forms(words, ["Quux"], False) == ["Quux"]
+    result = fit(TRAIN + rare, DEV, quick(epochs=1, min_freq=2), SMALL, progress=False)
+    assert result.train_config.unk_signatures and result.words.index("<unk:Cap>") in result.unknown_ids
+    ev = result.evaluate([Sentence(["the", "Blorf", "sees", "a", "dog", "."], ["DET", "NOUN", "VERB", "DET", "NOUN", "PUNCT"],
+                                   ["DT", "NN", "VBZ", "DT", "NN", "."])])
+    assert ev.oov_tokens == 1  # Blorf, as <unk:Cap>
+
+
+def test_vocabs_subset_and_overrides() -> None:
+    words, tags, chars = build_vocabs(TRAIN, "upos", min_freq=1)
+    assert "fish" in words and tags.itos[0] == "<pad>" and not tags.unk and "g" in chars
+    part = subset(TRAIN, 10, seed=3)
+    assert len(part) == 10 and part == sorted(part, key=TRAIN.index) and subset(TRAIN, 10, seed=3) == part
+    model, train = split_overrides({"hidden_size": 8, "char_cnn": True, "epochs": 2})
+    assert model == {"hidden_size": 8, "char_cnn": True} and train == {"epochs": 2}
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['hiden_size'\]"):
+        split_overrides({"hiden_size": 8})
+
+
+def test_presets_are_valid() -> None:
+    for name in PRESETS:
+        model, train = split_overrides(preset(name))
+        TrainConfig(**train)
+    with pytest.raises(KeyError, match="known presets: .*default"):
+        preset("fastest")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [({"epochs": 0}, "epochs must be >= 1"), ({"tagset": "deprel"}, "tagset must be"),
+     ({"optimizer": "sgd"}, "optimizer must be 'adam'"), ({"lr": 0}, "lr must be > 0"),
+     ({"patience": -1}, "patience must be >= 0"), ({"num_threads": 0}, "num_threads"),
+     ({"lr_decay": 1.5}, "lr_decay must be in")],
+)
+@pytest.mark.bad_input
+def test_train_config_validation(kwargs: dict, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        TrainConfig(**kwargs)
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        TrainConfig.from_dict({"epochs": 1, "bogus": 2})
+
+
+def test_cpu_threads_restores() -> None:
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
