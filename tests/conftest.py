@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# The tests use tiny models: one thread is as fast, and it cannot stall when another process holds
+# the second core (OpenMP threads spin-wait; two threads on a busy 2-core machine ran 10x slower).
+torch.set_num_threads(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
