@@ -78,6 +78,10 @@ class TrainConfig:
         eval_batch_size: sentences per batch when evaluating or tagging.
         embeddings: ``None``, ``"glove50"`` or the path of a GloVe text file, loaded into the
             word embedding before training (see :mod:`seqtag.embeddings`).
+        expand_vocab: with ``embeddings``, after training add up to this many of the source's most
+            frequent words that training never saw, their vectors mapped into the trained
+            embedding space (:func:`seqtag.embeddings.expand_vocabulary`); unknown words are then
+            also looked up in lower case. ``0``: off.
         num_threads: PyTorch CPU threads while training (restored afterwards); ``None`` leaves
             the setting alone. One thread is the default because a small RNN's per-step kernels
             gain little from intra-op threads, and lose a lot (10x measured) when the cores are
@@ -103,6 +107,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     embeddings: str | None = None
     num_threads: int | None = 1
+    expand_vocab: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "min_freq", "pool_factor", "eval_batch_size"):
@@ -122,6 +127,8 @@ class TrainConfig:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1 or None, got {self.max_sentences}")
+        if self.expand_vocab < 0:
+            raise ValueError(f"expand_vocab must be >= 0 (0 = off), got {self.expand_vocab}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,9 +170,15 @@ def unk_signature(word: str) -> str:
     return f"<unk:{shape}-{suffix}>" if suffix else f"<unk:{shape}>"
 
 
-def lookup_forms(words: Vocab, sentence: Sequence[str], signatures: bool) -> list[str]:
-    """The vocabulary entries for ``sentence``: normalised words, unknown ones as their signature."""
+def lookup_forms(words: Vocab, sentence: Sequence[str], signatures: bool, lowercase: bool = False) -> list[str]:
+    """The vocabulary entries for ``sentence``: normalised words, unknown ones as their signature.
+
+    With ``lowercase``, an unknown word whose lower case is known (``Cream`` -> ``cream``) takes
+    that entry first (used with :attr:`TrainConfig.expand_vocab`, whose GloVe words are lower case).
+    """
     forms = [normalize_word(w) for w in sentence]
+    if lowercase:
+        forms = [f.lower() if f not in words and f.lower() in words else f for f in forms]
     if not signatures:
         return forms
     return [f if f in words else unk_signature(w) for f, w in zip(forms, sentence, strict=True)]
@@ -244,8 +257,12 @@ class TrainedTagger:
 
     def dataset(self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> TaggingDataset:
         """Encode word lists (and optionally their tags) with this tagger's vocabularies."""
-        signatures = self.train_config.unk_signatures
-        forms = [lookup_forms(self.words, s, signatures) for s in sentences] if signatures else sentences
+        signatures, lowercase = self.train_config.unk_signatures, self.train_config.expand_vocab > 0
+        forms = (
+            [lookup_forms(self.words, s, signatures, lowercase) for s in sentences]
+            if signatures or lowercase
+            else sentences
+        )
         ds = TaggingDataset(forms, tags, self.words, self.tags if tags is not None else None)
         if self.model.config.char_vocab_size > 0:  # characters of the words as written
             for item, sentence in zip(ds.items, sentences, strict=True):
@@ -551,6 +568,22 @@ def fit(
         return _fit(train, dev, cfg, dict(model_options or {}), checkpoint, progress, on_epoch)
 
 
+def _expand_vocab(result: TrainedTagger, source: str, max_words: int) -> None:
+    """Vocabulary expansion after training (:attr:`TrainConfig.expand_vocab`), in place."""
+    from seqtag.embeddings import expand_vocabulary
+
+    model = result.model
+    old = model.embedding.weight
+    words, weight, _ = expand_vocabulary(result.words, old, source, max_words)
+    embedding = torch.nn.Embedding(len(words), weight.size(1), padding_idx=PAD_ID).to(old.device)
+    with torch.no_grad():
+        embedding.weight.copy_(weight)
+    embedding.weight.requires_grad_(old.requires_grad)
+    model.embedding = embedding
+    model.config.vocab_size = len(words)
+    result.words = words
+
+
 def _fit(
     train: Sequence[Sentence],
     dev: Sequence[Sentence],
@@ -622,6 +655,8 @@ def _fit(
             group["lr"] *= cfg.lr_decay
     assert best_state is not None
     model.load_state_dict(best_state)
+    if cfg.embeddings and cfg.expand_vocab:
+        _expand_vocab(result, cfg.embeddings, cfg.expand_vocab)
     result.history = history
     if checkpoint is not None:
         result.save(checkpoint)  # the best weights again, now with the full history

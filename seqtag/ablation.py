@@ -1,0 +1,572 @@
+"""The article's extension list, measured: the baseline, each extension alone, all of them together.
+
+Every variant is a dict of ``train`` options (:class:`~seqtag.models.TaggerConfig` and
+:class:`~seqtag.train.TrainConfig` field names, plus ``char_cnn``) on top of :data:`BASELINE`;
+each is trained with :func:`seqtag.train.fit` once per tag set (UPOS and XPOS) and seed, and scored
+on dev and test (accuracy, accuracy on out-of-vocabulary words, parameters, seconds per epoch).
+
+Two schedules: :data:`QUICK` (a few hundred sentences, two epochs, a small model: what the book's
+chapter runs in CI) and :data:`FULL` (all of EWT, the ``best`` preset's epochs). From a shell::
+
+    python -m seqtag.ablation --full --json book/results/ablation_full.json   # the whole table
+    python -m seqtag.ablation --best --json book/results/ablation_best.json   # --preset best, timed
+
+``--jobs N`` trains N runs at once in separate processes (each with one thread on a CPU; on a GPU
+they share the device, so their seconds per epoch are not those of a run alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqtag.data import Sentence, load_ewt
+from seqtag.presets import preset
+from seqtag.train import TrainConfig, cpu_threads, fit, split_overrides, subset
+
+__all__ = [
+    "BASELINE",
+    "EXTENSIONS",
+    "Schedule",
+    "QUICK",
+    "FULL",
+    "variants",
+    "Run",
+    "run_one",
+    "jobs_of",
+    "run_jobs",
+    "run_ablation",
+    "CANDIDATES",
+    "candidate_jobs",
+    "run_best",
+    "top_confusions",
+    "hardest_tags",
+    "plot_ablation",
+    "results_payload",
+    "aggregate",
+    "save_results",
+    "load_results",
+    "main",
+]
+
+#: The article's tagger trained sensibly: word embedding -> one left-to-right LSTM -> linear,
+#: Adam with clipping, dev-based early stopping; no extension switched on.
+BASELINE: dict[str, Any] = {
+    "embedding_dim": 100,
+    "hidden_size": 128,
+    "num_layers": 1,
+    "rnn": "lstm",
+    "bidirectional": False,
+    "dropout": 0.0,
+    "rnn_dropout": 0.0,
+    "word_dropout": 0.0,
+    "char_cnn": False,
+    "embeddings": None,
+    "lr": 2e-3,
+    "lr_decay": 1.0,
+    "batch_size": 32,
+    "clip_norm": 5.0,
+    "min_freq": 2,
+    "unk_signatures": True,
+}
+
+#: The seven ideas of the article's closing list, one variant each (hyper-parameter search is
+#: chapter 9's business: its result is the ``best`` preset, i.e. the ``all`` variant).
+EXTENSIONS: dict[str, dict[str, Any]] = {
+    "+glove": {"embeddings": "glove50", "expand_vocab": 100_000},
+    "+gru": {"rnn": "gru"},
+    "+bidirectional": {"bidirectional": True},
+    "+char_cnn": {"char_cnn": True},
+    "+dropout": {"dropout": 0.33, "word_dropout": 0.05},
+    "+2_layers": {"num_layers": 2},
+}
+
+# Options of the `best` preset that are part of the model/recipe (not of the schedule).
+_SCHEDULE_KEYS = ("epochs", "patience", "max_sentences", "device", "seed", "tagset")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How much training each run gets.
+
+    Attributes:
+        epochs: at most this many epochs per run.
+        patience: early stopping on dev accuracy (0: never; every run then trains ``epochs``).
+        max_sentences: train on this many sentences (``None``: all 12,544).
+        max_eval: evaluate on this many dev and test sentences (``None``: all).
+        seeds: seeds of the runs that are repeated (``baseline`` and ``all``); others use the first.
+        repeated: the variants that get every seed.
+        tagsets: tag sets trained (one model each).
+        model: overrides applied to every variant (e.g. a smaller model for CI).
+        variants: the variants run by default (``None``: all of :func:`variants`).
+    """
+
+    epochs: int = 15
+    patience: int = 4
+    max_sentences: int | None = None
+    max_eval: int | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    repeated: tuple[str, ...] = ("baseline", "all")
+    tagsets: tuple[str, ...] = ("upos", "xpos")
+    model: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[str, ...] | None = None
+
+
+#: What the chapter runs by default (CI): small data, two epochs, a small model.
+QUICK = Schedule(
+    epochs=2,
+    patience=0,
+    max_sentences=600,
+    max_eval=150,
+    model={"embedding_dim": 50, "hidden_size": 32, "char_filters": 20, "batch_size": 16, "lr": 5e-3},
+    variants=("baseline", *EXTENSIONS, "all"),
+)
+#: The real measurement: all of EWT, up to 10 epochs (early stopping), three seeds; ``all_gru``
+#: only when asked for (``--variants all_gru``). (The ``best`` preset itself trains longer.)
+FULL = Schedule(epochs=10, patience=3, variants=("baseline", *EXTENSIONS, "all"))
+
+
+def _best_recipe() -> dict[str, Any]:
+    return {k: v for k, v in preset("best").items() if k not in _SCHEDULE_KEYS}
+
+
+def _schedule_options(schedule: Schedule) -> dict[str, Any]:
+    return {"epochs": schedule.epochs, "patience": schedule.patience}
+
+
+def variants(schedule: Schedule = FULL, best: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """``{name: options}`` in table order: baseline, each extension, ``all`` (the ``best``
+    preset's recipe, or ``best``) and ``all_gru`` (the same with a GRU); ``schedule.model`` and the
+    schedule's epochs and patience are applied to each."""
+    recipe = _best_recipe() if best is None else dict(best)
+    table = {"baseline": {}, **EXTENSIONS, "all": recipe, "all_gru": {**recipe, "rnn": "gru"}}
+    out = {}
+    for name, extra in table.items():
+        options = {**BASELINE, **extra, **schedule.model, **_schedule_options(schedule)}
+        if options.get("num_layers", 1) == 1:
+            options["rnn_dropout"] = 0.0
+        out[name] = options
+    return out
+
+
+@dataclass
+class Run:
+    """One trained model's scores (a row of the results)."""
+
+    variant: str
+    tagset: str
+    seed: int
+    dev_accuracy: float
+    test_accuracy: float
+    test_oov_accuracy: float
+    test_oov_rate: float
+    parameters: int
+    seconds_per_epoch: float
+    epochs: int
+    best_epoch: int
+    load_average: float | None = None  # 1-minute load of the machine when the run ended
+
+
+def _known_tags(sentences: Sequence[Sentence], train: Sequence[Sentence], tagset: str) -> list[Sentence]:
+    """Drop sentences with a tag the training subset never shows (rare XPOS tags such as ``FW``
+    in a few hundred sentences): a tagger cannot predict a tag it has no id for."""
+    known = {t for s in train for t in s.tags(tagset)}  # type: ignore[arg-type]
+    return [s for s in sentences if known.issuperset(s.tags(tagset))]  # type: ignore[arg-type]
+
+
+Data = tuple[Sequence[Sentence], Sequence[Sentence], Sequence[Sentence]]
+
+
+def run_one(
+    variant: str,
+    options: dict[str, Any],
+    tagset: str,
+    seed: int,
+    schedule: Schedule,
+    data: Data | None = None,
+    device: str = "auto",
+    embeddings: str | None = None,
+) -> Run:
+    """Train one variant on one tag set with one seed and score it.
+
+    Args:
+        options: the variant's ``train`` options, epochs included (see :func:`variants`).
+        schedule: supplies the training subset and evaluation subset sizes.
+        data: ``(train, dev, test)`` sentences; ``None`` loads UD English EWT.
+        embeddings: replaces the ``"glove50"`` source (e.g. a GloVe text file where the package
+            is not installed).
+
+    The dev accuracy is the best epoch's (the one kept); test is scored once, with that model.
+    """
+    train, dev, test = data if data is not None else (load_ewt("train"), load_ewt("dev"), load_ewt("test"))
+    train = subset(train, schedule.max_sentences, seed)
+    dev, test = (_known_tags(subset(s, schedule.max_eval, seed=0), train, tagset) for s in (dev, test))
+    opts = dict(options)
+    if embeddings is not None and opts.get("embeddings"):
+        opts["embeddings"] = embeddings
+    opts.update(tagset=tagset, seed=seed, device=device, max_sentences=None)
+    model_opts, train_opts = split_overrides(opts)
+    result = fit(train, dev, TrainConfig(**train_opts), model_opts, progress=False)
+    with cpu_threads(result.train_config.num_threads):  # as many threads as training had
+        ev_test = result.evaluate(test)
+        # The history's dev accuracy is the best epoch's; vocabulary expansion comes after it.
+        expanded = opts.get("embeddings") and opts.get("expand_vocab")
+        dev_accuracy = result.evaluate(dev).accuracy if expanded else max(result.history["dev_accuracy"])
+    seconds = result.history["seconds"]
+    return Run(
+        variant=variant,
+        tagset=tagset,
+        seed=seed,
+        dev_accuracy=dev_accuracy,
+        test_accuracy=ev_test.accuracy,
+        test_oov_accuracy=ev_test.oov_accuracy,
+        test_oov_rate=ev_test.oov_rate,
+        parameters=result.model.num_parameters(),
+        seconds_per_epoch=sum(seconds) / len(seconds),
+        epochs=len(seconds),
+        best_epoch=result.best_epoch,
+        load_average=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    )
+
+
+Job = tuple[str, dict[str, Any], str, int]
+
+
+def jobs_of(schedule: Schedule, names: Sequence[str] | None = None,
+            best: dict[str, Any] | None = None) -> list[Job]:
+    """``(variant, options, tagset, seed)`` of every run of the ablation, in table order."""
+    table = variants(schedule, best)
+    unknown = sorted(set(names or ()) - set(table))
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {list(table)}")
+    jobs = []
+    for name in names or schedule.variants or list(table):
+        seeds = schedule.seeds if name in schedule.repeated else schedule.seeds[:1]
+        jobs += [(name, table[name], tagset, seed) for seed in seeds for tagset in schedule.tagsets]
+    return jobs
+
+
+def _worker(args: tuple[Any, ...]) -> Run:
+    torch.set_num_threads(1)  # several runs share the machine's cores
+    return run_one(*args)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    schedule: Schedule,
+    *,
+    data: Data | None = None,
+    device: str = "auto",
+    workers: int = 1,
+    embeddings: str | None = None,
+    on_run: Callable[[Run], None] | None = None,
+) -> list[Run]:
+    """Train ``jobs`` (from :func:`jobs_of`), in this process or in ``workers`` processes.
+
+    Args:
+        data: ``(train, dev, test)``; ``None`` loads UD English EWT (in each worker process).
+        workers: runs trained at once in worker processes (1: here, in order). Workers load
+            EWT themselves, so ``data`` must be ``None`` then.
+        on_run: called with each finished :class:`Run` (to print or save progress).
+
+    Returns:
+        The runs, in the order of ``jobs``.
+    """
+    if workers > 1 and data is not None:
+        raise ValueError("data cannot be sent to worker processes; use workers=1 or data=None (EWT)")
+    if data is None and workers == 1:
+        data = (load_ewt("train"), load_ewt("dev"), load_ewt("test"))
+    args = [(name, opts, tagset, seed, schedule, data, device, embeddings) for name, opts, tagset, seed in jobs]
+    runs: list[Run | None] = [None] * len(args)
+    if workers == 1:
+        for i, a in enumerate(args):
+            runs[i] = run = run_one(*a)
+            if on_run is not None:
+                on_run(run)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_worker, a): i for i, a in enumerate(args)}
+            for future in as_completed(futures):
+                runs[futures[future]] = run = future.result()
+                if on_run is not None:
+                    on_run(run)
+    return [r for r in runs if r is not None]
+
+
+def run_ablation(
+    schedule: Schedule = QUICK,
+    names: Sequence[str] | None = None,
+    *,
+    best: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> list[Run]:
+    """Train every variant (or ``names``) for every tag set and seed of ``schedule``.
+
+    ``best`` replaces the ``best`` preset's recipe as the ``all`` variant; other keyword
+    arguments go to :func:`run_jobs` (``data``, ``device``, ``workers``, ``embeddings``, ``on_run``).
+    """
+    return run_jobs(jobs_of(schedule, names, best), schedule, **kwargs)
+
+
+#: Recipes tried for the ``best`` preset (changes to its recipe), each trained once on UPOS.
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "best": {},
+    "1_layer_h200": {"num_layers": 1, "hidden_size": 200, "rnn_dropout": 0.0},
+    "min_freq_2_no_word_dropout": {"min_freq": 2, "word_dropout": 0.0},
+    "no_word_dropout": {"word_dropout": 0.0},
+    "word_dropout_0.1": {"word_dropout": 0.1},
+    "word_dropout_0.25": {"word_dropout": 0.25},
+    "word_dropout_0.25_min_freq_2": {"word_dropout": 0.25, "min_freq": 2},
+    "char_filters_100": {"char_filters": 100},
+    "embedding_dim_50": {"embedding_dim": 50},
+    "dropout_0.5": {"dropout": 0.5, "rnn_dropout": 0.5},
+}
+
+
+def candidate_jobs(schedule: Schedule = FULL, seed: int = 0, tagset: str = "upos") -> list[Job]:
+    """One run of each of :data:`CANDIDATES` (the ``best`` recipe with one change)."""
+    all_opts = variants(schedule)["all"]
+    return [(name, {**all_opts, **change}, tagset, seed) for name, change in CANDIDATES.items()]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def aggregate(runs: Sequence[Run | dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per variant: mean and standard deviation over seeds of each score, per tag set.
+
+    Keys: ``variant``, ``seeds``, ``parameters`` (UPOS model), ``seconds_per_epoch`` (mean over
+    all its runs) and, for each tag set ``t`` and score ``s`` (``dev``, ``test``, ``test_oov``),
+    ``{t}_{s}`` (mean) and ``{t}_{s}_std``.
+    """
+    rows = [asdict(r) if isinstance(r, Run) else dict(r) for r in runs]
+    order = list(dict.fromkeys(r["variant"] for r in rows))
+    table = []
+    for name in order:
+        mine = [r for r in rows if r["variant"] == name]
+        row: dict[str, Any] = {"variant": name, "seeds": len({r["seed"] for r in mine})}
+        for tagset in dict.fromkeys(r["tagset"] for r in mine):
+            these = [r for r in mine if r["tagset"] == tagset]
+            for score, key in (("dev", "dev_accuracy"), ("test", "test_accuracy"),
+                               ("test_oov", "test_oov_accuracy")):
+                row[f"{tagset}_{score}"], row[f"{tagset}_{score}_std"] = _mean_std([r[key] for r in these])
+        row["parameters"] = mine[0]["parameters"]
+        row["seconds_per_epoch"] = statistics.fmean(r["seconds_per_epoch"] for r in mine)
+        table.append(row)
+    return table
+
+
+def environment() -> dict[str, Any]:
+    """Where the numbers were measured: device, torch, CPU count and load, date."""
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def save_results(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as indented JSON (atomically), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a results file written by :func:`save_results` (``runs``, ``table``, ``command``...)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "command" not in data:
+        raise ValueError(f"{path}: not a seqtag.ablation results file (no 'command' entry)")
+    return data
+
+
+def top_confusions(confusion: torch.Tensor, labels: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
+    """The ``k`` most frequent errors of a ``(C, C)`` confusion matrix (rows gold, columns predicted):
+    ``[{"gold", "predicted", "count"}]``, most frequent first."""
+    m = confusion.clone()
+    m.fill_diagonal_(0)
+    values, flat = m.flatten().topk(min(k, m.numel()))
+    c = m.size(1)
+    return [{"gold": labels[i // c], "predicted": labels[i % c], "count": int(v)}
+            for v, i in zip(values.tolist(), flat.tolist(), strict=True) if v > 0]
+
+
+def hardest_tags(per_tag: dict[str, dict[str, float]], min_support: int = 50, k: int = 8) -> list[dict[str, Any]]:
+    """The ``k`` tags with the lowest F1 among those with at least ``min_support`` gold tokens."""
+    rows = [{"tag": t, **v} for t, v in per_tag.items() if v["support"] >= min_support]
+    return sorted(rows, key=lambda r: r["f1"])[:k]
+
+
+def run_best(tagsets: Sequence[str] = ("upos", "xpos"), device: str = "cpu", seed: int = 0,
+             embeddings: str | None = None) -> list[dict[str, Any]]:
+    """Train ``--preset best`` once per tag set on all of EWT, timed; score dev and test."""
+    train, dev, test = load_ewt("train"), load_ewt("dev"), load_ewt("test")
+    out = []
+    for tagset in tagsets:
+        options = {**preset("best"), "tagset": tagset, "seed": seed, "device": device}
+        if embeddings is not None and options.get("embeddings"):
+            options["embeddings"] = embeddings
+        model_opts, train_opts = split_overrides(options)
+        start = time.perf_counter()
+        result = fit(train, dev, TrainConfig(**train_opts), model_opts, progress=False)
+        minutes = (time.perf_counter() - start) / 60
+        with cpu_threads(result.train_config.num_threads):
+            ev_dev, ev_test = result.evaluate(dev), result.evaluate(test)
+        out.append({
+            "tagset": tagset,
+            "minutes": minutes,
+            "epochs": len(result.history["seconds"]),
+            "best_epoch": result.best_epoch,
+            "dev_accuracy": ev_dev.accuracy,
+            "test_accuracy": ev_test.accuracy,
+            "test_tokens": ev_test.tokens,
+            "test_oov_accuracy": ev_test.oov_accuracy,
+            "test_iv_accuracy": ev_test.iv_accuracy,
+            "test_oov_tokens": ev_test.oov_tokens,
+            "test_oov_rate": ev_test.oov_rate,
+            "parameters": result.model.num_parameters(),
+            "history": result.history,
+            "top_confusions": top_confusions(ev_test.confusion, ev_test.labels),
+            "hardest_tags": hardest_tags(ev_test.per_tag()),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        })
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def plot_ablation(table: Sequence[dict[str, Any]], score: str = "test", ax: Any = None,
+                  title: str = "Accuracy of each extension") -> Any:
+    """Grouped bars: ``{tagset}_{score}`` of each variant of an :func:`aggregate` table, with the
+    standard deviation over seeds as error bars. Returns the matplotlib ``Axes``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.8))
+    names = [row["variant"] for row in table]
+    tagsets = [t for t in ("upos", "xpos") if f"{t}_{score}" in table[0]]
+    x = np.arange(len(names))
+    width = 0.8 / max(len(tagsets), 1)
+    for i, tagset in enumerate(tagsets):
+        means = [100 * row[f"{tagset}_{score}"] for row in table]
+        stds = [100 * row[f"{tagset}_{score}_std"] for row in table]
+        ax.bar(x + (i - (len(tagsets) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
+               label=tagset.upper())
+    low = min(100 * row[f"{t}_{score}"] for row in table for t in tagsets)
+    ax.set_ylim(max(0.0, low - 5), 100)
+    ax.set_xticks(x, names, rotation=20)
+    ax.set_xlabel("variant (baseline, one extension, all together)")
+    ax.set_ylabel(f"{score} accuracy (%)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def _previous_runs(path: Path, jobs: Sequence[Job]) -> tuple[list[Run], float]:
+    """Runs already in ``path`` that match a job exactly (same variant options, tag set, seed)."""
+    if not path.is_file():
+        return [], 0.0
+    old = load_results(path)
+    wanted = {(name, tagset, seed): opts for name, opts, tagset, seed in jobs}
+    keep = []
+    for r in old.get("runs", []):
+        key = (r["variant"], r["tagset"], r["seed"])
+        if key in wanted and old.get("variants", {}).get(r["variant"]) == wanted[key]:
+            keep.append(Run(**r))
+    return keep, float(old.get("minutes", 0.0))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m seqtag.ablation``: run the ablation (or the candidates, or time the best preset)."""
+    ap = argparse.ArgumentParser(prog="python -m seqtag.ablation", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="the FULL schedule (default: QUICK)")
+    mode.add_argument("--candidates", action="store_true",
+                      help="train each recipe of CANDIDATES once (UPOS, FULL schedule)")
+    mode.add_argument("--best", action="store_true", help="time `train --preset best` (UPOS and XPOS)")
+    ap.add_argument("--json", type=Path, help="write the results here (rewritten after every run)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the runs already in --json that match (same options) and run the rest")
+    ap.add_argument("--variants", nargs="+", help="only these variants (or candidates)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    ap.add_argument("--embeddings", default=None, help="GloVe text file to use instead of glove50")
+    args = ap.parse_args(argv)
+    command = "python -m seqtag.ablation " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    if args.best:
+        results = run_best(device=args.device if args.device != "auto" else "cpu",
+                           embeddings=args.embeddings)
+        payload: dict[str, Any] = {"command": command, "environment": environment(),
+                                   "preset": preset("best"), "results": results}
+        if args.json:
+            save_results(args.json, payload)
+        return 0
+    schedule = FULL if args.full or args.candidates else QUICK
+    if args.candidates:
+        jobs = [j for j in candidate_jobs(schedule) if not args.variants or j[0] in args.variants]
+    else:
+        jobs = jobs_of(schedule, args.variants)
+    runs, minutes_before = _previous_runs(args.json, jobs) if args.resume and args.json else ([], 0.0)
+    done = {(r.variant, r.tagset, r.seed) for r in runs}
+    todo = sorted((j for j in jobs if (j[0], j[2], j[3]) not in done), key=lambda j: j[3])  # seed 0 first
+    order = {(n, t, s): i for i, (n, _, t, s) in enumerate(jobs)}
+    options = {name: opts for name, opts, _, _ in jobs}
+    print(f"{len(jobs)} runs: {len(runs)} already in {args.json}, {len(todo)} to train", flush=True)
+
+    def show(run: Run) -> None:
+        print(f"{run.variant:>26} {run.tagset} seed {run.seed}: dev {run.dev_accuracy:.4f} "
+              f"test {run.test_accuracy:.4f} ({run.seconds_per_epoch:.1f} s/epoch)", flush=True)
+        runs.append(run)
+        runs.sort(key=lambda r: order[(r.variant, r.tagset, r.seed)])
+        if args.json:
+            minutes = minutes_before + (time.perf_counter() - started) / 60
+            save_results(args.json, results_payload(command, schedule, options, runs, minutes * 60))
+
+    run_jobs(todo, schedule, device=args.device, workers=args.jobs, embeddings=args.embeddings, on_run=show)
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
+def results_payload(command: str, schedule: Schedule, options: dict[str, dict[str, Any]],
+                    runs: Sequence[Run], seconds: float) -> dict[str, Any]:
+    """What ``--json`` writes: command, environment, schedule, options, runs and the table."""
+    return {
+        "command": command,
+        "environment": environment(),
+        "schedule": asdict(schedule),
+        "variants": options,
+        "minutes": seconds / 60,
+        "runs": [asdict(r) for r in runs],
+        "table": aggregate(runs),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
