@@ -40,8 +40,8 @@ def toc_pages() -> list[str]:
     sys.path.insert(0, str(ROOT / "tools"))
     import run_chapters
 
-    files = run_chapters.toc_files()
-    return ["index.html", *[f"{f}.html" for f in files[1:]]]
+    # index.html only redirects to the root page, so the pages are the toc's files themselves.
+    return [f"{f}.html" for f in run_chapters.toc_files()]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,18 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+# sphinx-thebe 0.3.1 (pinned by jupyter-book 1) declares `const THEBE_JS_URL` in two script tags of
+# every page; the second throws. It breaks only Thebe's live-code button, which this book does not
+# use (it launches Colab). pydata-sphinx-theme logs "invalid theme mode" as an error on a first
+# visit (empty localStorage) before it falls back to auto; the browser itself asks for /favicon.ico,
+# which the book does not have. Every other console error fails the test.
+KNOWN_THIRD_PARTY = (
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    "Got invalid theme mode: . Resetting to auto.",
+    "/favicon.ico - Failed to load resource",
+)
+
+
 def local_errors(driver, base: str) -> list[str]:
     """SEVERE console messages about this site (offline, third-party CDNs may fail: not ours)."""
     out = []
@@ -85,6 +97,8 @@ def local_errors(driver, base: str) -> list[str]:
         if entry["level"] != "SEVERE":
             continue
         msg = entry["message"]
+        if any(known in msg for known in KNOWN_THIRD_PARTY):
+            continue
         if "127.0.0.1" in msg or not re.search(r"https?://", msg):
             out.append(msg)
     return out
@@ -92,8 +106,11 @@ def local_errors(driver, base: str) -> list[str]:
 
 @pytest.mark.parametrize("page", toc_pages())
 def test_page_loads_with_outputs_figures_and_colab_link(browser, server, page):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.get(urljoin(server, page))
-    assert browser.execute_script("return document.readyState") == "complete"
+    # Offline, CDN scripts (MathJax) may never finish loading; the page itself must be parsed.
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") != "loading")
     assert local_errors(browser, server) == []
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / (page.replace("/", "_") + ".png")))
@@ -103,7 +120,7 @@ def test_page_loads_with_outputs_figures_and_colab_link(browser, server, page):
     )
     broken = [src for src, done, w, h in images if not (done and w > 0 and h > 0)]
     assert broken == [], f"images that did not load: {broken}"
-    if page == "index.html":
+    if page == toc_pages()[0]:
         return
     outputs = browser.find_elements("css selector", ".cell_output")
     assert outputs, f"{page} shows no code outputs"
@@ -161,6 +178,8 @@ def test_internal_links_and_anchors_resolve():
 
     pages = {}
     for page in HTML.rglob("*.html"):
+        if "_static" in page.parts:  # theme templates (Jinja), not pages
+            continue
         c = Collect()
         c.feed(page.read_text(encoding="utf-8"))
         pages[page.resolve()] = c
