@@ -6,10 +6,15 @@ each is trained with :func:`seqtag.train.fit` once per tag set (UPOS and XPOS) a
 on dev and test (accuracy, accuracy on out-of-vocabulary words, parameters, seconds per epoch).
 
 Two schedules: :data:`QUICK` (a few hundred sentences, two epochs, a small model: what the book's
-chapter runs in CI) and :data:`FULL` (all of EWT, the ``best`` preset's epochs). From a shell::
+chapter runs in CI) and :data:`FULL` (all of EWT, up to 10 epochs, three seeds for the baseline
+and ``all``). From a shell::
 
-    python -m seqtag.ablation --full --json book/results/ablation_full.json   # the whole table
+    python -m seqtag.ablation --full --resume --jobs 2 --json book/results/ablation_full.json
+    python -m seqtag.ablation --candidates --resume --json book/results/ablation_candidates.json
     python -m seqtag.ablation --best --json book/results/ablation_best.json   # --preset best, timed
+
+The JSON is rewritten after every run; ``--resume`` keeps the runs already there whose options
+have not changed and trains the rest, so an interrupted command continues where it stopped.
 
 ``--jobs N`` trains N runs at once in separate processes (each with one thread on a CPU; on a GPU
 they share the device, so their seconds per epoch are not those of a run alone).
@@ -321,18 +326,11 @@ def run_ablation(
     return run_jobs(jobs_of(schedule, names, best), schedule, **kwargs)
 
 
-#: Recipes tried for the ``best`` preset (changes to its recipe), each trained once on UPOS.
+#: Recipes tried against the ``best`` preset (changes to its recipe), each trained once on UPOS.
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "best": {},
-    "1_layer_h200": {"num_layers": 1, "hidden_size": 200, "rnn_dropout": 0.0},
-    "min_freq_2_no_word_dropout": {"min_freq": 2, "word_dropout": 0.0},
-    "no_word_dropout": {"word_dropout": 0.0},
-    "word_dropout_0.1": {"word_dropout": 0.1},
+    "no_vocab_expansion": {"expand_vocab": 0},
     "word_dropout_0.25": {"word_dropout": 0.25},
     "word_dropout_0.25_min_freq_2": {"word_dropout": 0.25, "min_freq": 2},
-    "char_filters_100": {"char_filters": 100},
-    "embedding_dim_50": {"embedding_dim": 50},
-    "dropout_0.5": {"dropout": 0.5, "rnn_dropout": 0.5},
 }
 
 
@@ -486,18 +484,21 @@ def plot_ablation(table: Sequence[dict[str, Any]], score: str = "test", ax: Any 
     return ax
 
 
-def _previous_runs(path: Path, jobs: Sequence[Job]) -> tuple[list[Run], float]:
-    """Runs already in ``path`` that match a job exactly (same variant options, tag set, seed)."""
+def _previous_runs(path: Path, jobs: Sequence[Job]) -> tuple[list[Run], dict[str, dict[str, Any]], float]:
+    """The runs of ``path`` that are still valid for ``jobs``, their variants' options, and minutes.
+
+    A run is kept unless ``jobs`` trains its variant with other options (then all of that
+    variant's runs are stale). Runs of variants that ``jobs`` does not mention are kept as they are.
+    """
     if not path.is_file():
-        return [], 0.0
+        return [], {}, 0.0
     old = load_results(path)
-    wanted = {(name, tagset, seed): opts for name, opts, tagset, seed in jobs}
-    keep = []
-    for r in old.get("runs", []):
-        key = (r["variant"], r["tagset"], r["seed"])
-        if key in wanted and old.get("variants", {}).get(r["variant"]) == wanted[key]:
-            keep.append(Run(**r))
-    return keep, float(old.get("minutes", 0.0))
+    old_options: dict[str, dict[str, Any]] = old.get("variants", {})
+    new_options = {name: opts for name, opts, _, _ in jobs}
+    keep = [Run(**r) for r in old.get("runs", [])
+            if r["variant"] not in new_options or old_options.get(r["variant"]) == new_options[r["variant"]]]
+    options = {v: old_options[v] for v in dict.fromkeys(r.variant for r in keep) if v in old_options}
+    return keep, options, float(old.get("minutes", 0.0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -532,23 +533,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = [j for j in candidate_jobs(schedule) if not args.variants or j[0] in args.variants]
     else:
         jobs = jobs_of(schedule, args.variants)
-    runs, minutes_before = _previous_runs(args.json, jobs) if args.resume and args.json else ([], 0.0)
+    runs, options, minutes_before = (
+        _previous_runs(args.json, jobs) if args.resume and args.json else ([], {}, 0.0)
+    )
     done = {(r.variant, r.tagset, r.seed) for r in runs}
     todo = sorted((j for j in jobs if (j[0], j[2], j[3]) not in done), key=lambda j: j[3])  # seed 0 first
-    order = {(n, t, s): i for i, (n, _, t, s) in enumerate(jobs)}
-    options = {name: opts for name, opts, _, _ in jobs}
-    print(f"{len(jobs)} runs: {len(runs)} already in {args.json}, {len(todo)} to train", flush=True)
+    options.update({name: opts for name, opts, _, _ in jobs})
+    order = {(n, t, s): i for i, (n, _, t, s) in enumerate(jobs)}  # table order; other kept runs after
+    order.update({(r.variant, r.tagset, r.seed): len(jobs) + i for i, r in enumerate(runs)
+                  if (r.variant, r.tagset, r.seed) not in order})
+    print(f"{len(todo)} of {len(jobs)} runs to train ({len(runs)} runs kept from {args.json})", flush=True)
+
+    def save() -> None:
+        if args.json:
+            minutes = minutes_before + (time.perf_counter() - started) / 60
+            save_results(args.json, results_payload(command, schedule, options, runs, minutes * 60))
 
     def show(run: Run) -> None:
         print(f"{run.variant:>26} {run.tagset} seed {run.seed}: dev {run.dev_accuracy:.4f} "
               f"test {run.test_accuracy:.4f} ({run.seconds_per_epoch:.1f} s/epoch)", flush=True)
         runs.append(run)
         runs.sort(key=lambda r: order[(r.variant, r.tagset, r.seed)])
-        if args.json:
-            minutes = minutes_before + (time.perf_counter() - started) / 60
-            save_results(args.json, results_payload(command, schedule, options, runs, minutes * 60))
+        save()  # after every run: an interrupted command loses only the runs in progress
 
     run_jobs(todo, schedule, device=args.device, workers=args.jobs, embeddings=args.embeddings, on_run=show)
+    runs.sort(key=lambda r: order[(r.variant, r.tagset, r.seed)])
+    save()
     if args.json:
         print(f"wrote {args.json}")
     return 0

@@ -25,7 +25,8 @@ comes from a preset (``--preset``) and can be fixed on the command line.
   unless ``--sampler-seed`` is given (give different ones, or workers propose the same points).
 
 Plots: :func:`plot_study` draws the optimisation history, the parameter importances (PED-ANOVA,
-which needs no scikit-learn) and a parallel-coordinate plot with ``optuna.visualization.matplotlib``.
+which needs no scikit-learn), every trial's dev accuracy per epoch (where pruning shows) and a
+parallel-coordinate plot with ``optuna.visualization.matplotlib``.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def best_options(study: optuna.Study, base: dict[str, Any] | None = None) -> dic
 
 
 def plot_study(study: optuna.Study) -> list[Any]:
-    """Optimisation history, parameter importances and parallel coordinates of ``study``.
+    """Optimisation history, parameter importances, learning curves and parallel coordinates.
 
     Returns the matplotlib ``Axes`` drawn (importances are skipped, with a note printed, while
     fewer than two trials are complete). Optuna marks these plots experimental; that warning is
@@ -200,10 +201,16 @@ def plot_study(study: optuna.Study) -> list[Any]:
         if len(complete) >= 2:
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
             ax = ovm.plot_param_importances(study, evaluator=evaluator, target_name="dev accuracy")
+            ax.set_title("", loc="left")  # Optuna's own title, which would overlap ours
             ax.set_title("Parameter importances (PED-ANOVA)")
             axes.append(ax)
         else:
             print("parameter importances need at least two complete trials")
+        ax = ovm.plot_intermediate_values(study)
+        ax.set_title("Dev accuracy after each epoch (pruned trials stop early)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("dev accuracy")
+        axes.append(ax)
         ax = ovm.plot_parallel_coordinate(study, target_name="dev accuracy")
         ax.set_title("Parallel coordinates: one line per complete trial")
         ax.set_xlabel("parameter")

@@ -122,10 +122,12 @@ def test_results_round_trip_and_resume_keeps_only_matching_runs(tmp_path: Path) 
     path = save_results(tmp_path / "r.json", results_payload("cmd", TINY, options, runs, 60.0))
     data = load_results(path)
     assert data["command"] == "cmd" and data["minutes"] == 1.0 and len(data["runs"]) == 4
-    kept, minutes = _previous_runs(path, jobs)
-    assert kept == runs and minutes == 1.0
+    kept, kept_options, minutes = _previous_runs(path, jobs)
+    assert kept == runs and kept_options == options and minutes == 1.0
     changed = [(n, {**o, "hidden_size": 99}, t, s) for n, o, t, s in jobs]
     assert _previous_runs(path, changed)[0] == []  # other options: train again
+    other = jobs_of(TINY, ["+gru"])
+    assert _previous_runs(path, other)[0] == runs  # runs of variants not asked for are kept
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="not a seqtag.ablation results file"):
         load_results(tmp_path / "bad.json")
