@@ -89,7 +89,7 @@ BASELINE: dict[str, Any] = {
 }
 
 #: The seven ideas of the article's closing list, one variant each (hyper-parameter search is
-#: chapter 9's business: its result is the ``best`` preset, i.e. the ``all`` variant).
+#: chapter 8's business: its result is the ``best`` preset, i.e. the ``all`` variant).
 EXTENSIONS: dict[str, dict[str, Any]] = {
     "+glove": {"embeddings": "glove50", "expand_vocab": 100_000},
     "+gru": {"rnn": "gru"},

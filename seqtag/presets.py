@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["PRESETS", "preset"]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The tuned word-level BiLSTM (book chapter 6): one layer, dropout, Adam with clipping, early
+    # The tuned word-level BiLSTM (book chapter 5): one layer, dropout, Adam with clipping, early
     # stopping on dev accuracy. Words seen once in training (min_freq=2) train the vectors of
     # the unknown-word classes (<unk:Cap>, <unk:low-ing>...; unk_signatures), which the tagger
     # uses for the words it meets first at test time. UPOS on EWT test: book/results/ewt_upos.json.
@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "unk_signatures": True,
         "lr_decay": 1.0,
     },
-    # The book's best configuration (chapter 8, "The extension list, measured"): every extension
+    # The book's best configuration (chapter 7, "The extension list, measured"): every extension
     # of the article's list together. GloVe 6B 50d initialises the first 50 of 100 word-embedding
     # dimensions (fine-tuned), a char-CNN adds 50 features per word, a 2-layer BiLSTM reads them,
     # dropout 0.33 everywhere and word dropout train the <unk> vector; singleton words keep their
