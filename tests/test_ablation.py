@@ -1,4 +1,4 @@
-"""Tests for seqtag.ablation: the variants, the jobs, a tiny run, the table, resuming from JSON."""
+"""Tests for seqtag.experiments.ablation: the variants, the jobs, a tiny run, the table, resuming from JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtag.ablation import (
+from seqtag.experiments.ablation import (
     BASELINE,
     EXTENSIONS,
     FULL,
@@ -129,5 +129,5 @@ def test_results_round_trip_and_resume_keeps_only_matching_runs(tmp_path: Path) 
     other = jobs_of(TINY, ["+gru"])
     assert _previous_runs(path, other)[0] == runs  # runs of variants not asked for are kept
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(ValueError, match="not a seqtag.ablation results file"):
+    with pytest.raises(ValueError, match="not a seqtag.experiments.ablation results file"):
         load_results(tmp_path / "bad.json")

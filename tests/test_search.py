@@ -1,4 +1,4 @@
-"""Tests for seqtag.search: a tiny Optuna study stored in SQLite, resumed, and pruned."""
+"""Tests for seqtag.experiments.search: a tiny Optuna study stored in SQLite, resumed, and pruned."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from seqtag.data import Sentence  # noqa: E402
-from seqtag.search import (  # noqa: E402
+from seqtag.experiments.search import (  # noqa: E402
     SPACE,
     best_options,
     make_objective,

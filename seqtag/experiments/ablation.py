@@ -9,9 +9,9 @@ Two schedules: :data:`QUICK` (a few hundred sentences, two epochs, a small model
 chapter runs in CI) and :data:`FULL` (all of EWT, up to 10 epochs, three seeds for the baseline
 and ``all``). From a shell::
 
-    python -m seqtag.ablation --full --resume --jobs 2 --json book/results/ablation_full.json
-    python -m seqtag.ablation --candidates --resume --json book/results/ablation_candidates.json
-    python -m seqtag.ablation --best --json book/results/ablation_best.json   # --preset best, timed
+    python -m seqtag.experiments.ablation --full --resume --jobs 2 --json book/results/ablation_full.json
+    python -m seqtag.experiments.ablation --candidates --resume --json book/results/ablation_candidates.json
+    python -m seqtag.experiments.ablation --best --json book/results/ablation_best.json   # --preset best, timed
 
 The JSON is rewritten after every run; ``--resume`` keeps the runs already there whose options
 have not changed and trains the rest, so an interrupted command continues where it stopped.
@@ -397,7 +397,7 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a results file written by :func:`save_results` (``runs``, ``table``, ``command``...)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if "command" not in data:
-        raise ValueError(f"{path}: not a seqtag.ablation results file (no 'command' entry)")
+        raise ValueError(f"{path}: not a seqtag.experiments.ablation results file (no 'command' entry)")
     return data
 
 
@@ -502,8 +502,8 @@ def _previous_runs(path: Path, jobs: Sequence[Job]) -> tuple[list[Run], dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m seqtag.ablation``: run the ablation (or the candidates, or time the best preset)."""
-    ap = argparse.ArgumentParser(prog="python -m seqtag.ablation", description=__doc__,
+    """``python -m seqtag.experiments.ablation``: run the ablation (or the candidates, or time the best preset)."""
+    ap = argparse.ArgumentParser(prog="python -m seqtag.experiments.ablation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--full", action="store_true", help="the FULL schedule (default: QUICK)")
@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     ap.add_argument("--embeddings", default=None, help="GloVe text file to use instead of glove50")
     args = ap.parse_args(argv)
-    command = "python -m seqtag.ablation " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m seqtag.experiments.ablation " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     if args.best:
         results = run_best(device=args.device if args.device != "auto" else "cpu",

@@ -15,8 +15,8 @@ comes from a preset (``--preset``) and can be fixed on the command line.
   study: Optuna's sampler reads all finished trials from the database before proposing the next.
   On one machine, start the same command in several terminals::
 
-      python -m seqtag.search --storage sqlite:///study.db --study-name ewt --trials 10   # terminal 1
-      python -m seqtag.search --storage sqlite:///study.db --study-name ewt --trials 10   # terminal 2
+      python -m seqtag.experiments.search --storage sqlite:///study.db --study-name ewt --trials 10   # terminal 1
+      python -m seqtag.experiments.search --storage sqlite:///study.db --study-name ewt --trials 10   # terminal 2
 
   SQLite is fine for a few processes on one disk (waits on its lock are allowed 60 s here). For
   several machines use a database server they all reach, e.g.
@@ -41,7 +41,7 @@ from typing import Any
 try:
     import optuna
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("seqtag.search needs Optuna: pip install 'seqtag[search]'") from exc
+    raise ImportError("seqtag.experiments.search needs Optuna: pip install 'seqtag[search]'") from exc
 
 from seqtag.data import Sentence, load_ewt
 from seqtag.presets import preset
@@ -244,9 +244,9 @@ def _parse_value(text: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m seqtag.search``: run trials of a (new or existing) study on UD English EWT."""
+    """``python -m seqtag.experiments.search``: run trials of a (new or existing) study on UD English EWT."""
     ap = argparse.ArgumentParser(
-        prog="python -m seqtag.search",
+        prog="python -m seqtag.experiments.search",
         description="Optuna search over the tagger's options on UD English EWT (see the module docstring).",
     )
     ap.add_argument("--storage", default="sqlite:///study.db",
