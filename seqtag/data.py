@@ -50,6 +50,7 @@ __all__ = [
     "fetch",
     "cache_dir",
     "tags_of",
+    "subset",
 ]
 
 Split = Literal["train", "dev", "test"]
@@ -100,6 +101,7 @@ class Sentence:
         xpos: column 5 (language-specific POS: Penn Treebank tags for English); ``"_"`` if none.
         sent_id: the ``# sent_id = ...`` comment, or ``None``.
         line: 1-based line number where the sentence's block starts (for error messages).
+        text: the ``# text = ...`` comment (the raw sentence), or ``None``.
     """
 
     words: list[str]
@@ -107,6 +109,7 @@ class Sentence:
     xpos: list[str]
     sent_id: str | None = None
     line: int = 0
+    text: str | None = None
 
     def __len__(self) -> int:
         return len(self.words)
@@ -201,7 +204,7 @@ def _parse_block(lines: list[str], first: int, source: str) -> tuple[Sentence | 
             source, first, "sentence has token lines but no word (only multi-word tokens or empty nodes)"
         )
     sent_id = tokens.metadata.get("sent_id")
-    return Sentence(words, upos, xpos, sent_id, first), word_rows
+    return Sentence(words, upos, xpos, sent_id, first, tokens.metadata.get("text")), word_rows
 
 
 def iter_conllu(stream: BinaryIO | Iterable[bytes], source: str = "<stream>") -> Iterator[ConlluChunk]:
@@ -410,4 +413,16 @@ def load_ewt(split: Split, data_dir: str | os.PathLike[str] | None = None) -> li
     path = ewt_path(split, data_dir).resolve()
     stat = path.stat()
     cached = _read_cached(str(path), stat.st_mtime_ns, stat.st_size)
-    return [Sentence(list(s.words), list(s.upos), list(s.xpos), s.sent_id, s.line) for s in cached]
+    return [Sentence(list(s.words), list(s.upos), list(s.xpos), s.sent_id, s.line, s.text) for s in cached]
+
+
+def subset(sentences: list[Sentence] | tuple[Sentence, ...], n: int | None, seed: int = 0) -> list[Sentence]:
+    """A seeded random subset of ``n`` sentences in their original order (all when ``n`` is None)."""
+    import random
+
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+        raise ValueError(f"subset size must be an int >= 0 or None (all), got {n!r}")
+    if n is None or n >= len(sentences):
+        return list(sentences)
+    keep = sorted(random.Random(seed).sample(range(len(sentences)), n))
+    return [sentences[i] for i in keep]

@@ -40,10 +40,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
 from seqtag.batching import Batch, BucketBatchSampler, TaggingDataset, collate
+from seqtag.config import TrainConfig
+from seqtag.data import subset
 from seqtag.losses import sequence_loss
 from seqtag.models import Tagger, TaggerConfig
-from seqtag.train import TrainConfig, TrainedTagger, build_vocabs, subset
-from seqtag.vocab import Vocab
+from seqtag.tagger import TrainedTagger
+from seqtag.vocab import Vocab, build_vocabs
 
 __all__ = [
     "DistributedBucketSampler",

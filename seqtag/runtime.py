@@ -1,14 +1,24 @@
-"""Where code runs and how it is made repeatable: device choice and seeding."""
+"""Where code runs and how it is made repeatable: device, seeding, CPU threads, the machine.
+
+:func:`machine` is the one description of "where this ran" that every results file carries
+(:func:`seqtag.io.save_results`).
+"""
 
 from __future__ import annotations
 
 import os
+import platform
 import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "in_colab"]
+__all__ = ["resolve_device", "seed_everything", "in_colab", "cpu_threads", "cpu_name", "machine"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -57,6 +67,65 @@ def seed_everything(seed: int = 0) -> None:
 
 def in_colab() -> bool:
     """True when running inside Google Colab."""
-    import sys
-
     return "google.colab" in sys.modules
+
+
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, then restore the previous number.
+
+    ``None`` leaves the setting alone. The previous value is restored even when the block raises.
+    """
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"cpu_threads needs an int >= 1 or None, got {n!r}")
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(device: str | torch.device | None = None) -> dict[str, Any]:
+    """Where a measurement was taken, as a JSON-able dict.
+
+    Keys: ``date`` (UTC), ``python``, ``platform``, ``torch``, ``cpu`` (model name), ``cpu_count``,
+    ``torch_threads``, ``load_average`` (1, 5, 15 minutes; ``None`` where unknown), ``device``,
+    and ``gpu``/``cuda``/``cudnn`` (``None`` without CUDA).
+
+    Args:
+        device: the device the run used; ``None`` describes ``cuda:0`` when CUDA is available.
+    """
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device is None else resolve_device(device)
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "device": str(dev),
+        "gpu": None,
+        "cuda": None,
+        "cudnn": None,
+    }
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    return info

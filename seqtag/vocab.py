@@ -1,4 +1,4 @@
-"""Words and tags <-> integer ids.
+"""Words and tags <-> integer ids, word normalisation, unknown-word classes, building vocabularies.
 
 Reserved ids: ``<pad>`` is always 0 and, for vocabularies with an unknown token, ``<unk>`` is 1.
 A tag vocabulary has ``<pad>`` only: an unknown tag is an error, not a guess.
@@ -12,7 +12,20 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["Vocab", "PAD", "UNK", "PAD_ID", "UNK_ID", "normalize_word"]
+from seqtag.data import Sentence, tags_of
+from seqtag.io import write_json
+
+__all__ = [
+    "Vocab",
+    "PAD",
+    "UNK",
+    "PAD_ID",
+    "UNK_ID",
+    "normalize_word",
+    "unk_signature",
+    "lookup_forms",
+    "build_vocabs",
+]
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -127,11 +140,8 @@ class Vocab:
         return cls(itos[len(reserved) :], unk=unk)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write as JSON (atomically: a temporary file renamed into place)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        """Write as JSON, atomically (:func:`seqtag.io.write_json`): never a half-written file."""
+        write_json(path, self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Vocab:
@@ -153,3 +163,63 @@ def normalize_word(word: str) -> str:
     The character CNN and the GloVe lookup see the raw word, not this form.
     """
     return "".join("0" if ch.isdigit() else ch for ch in word)
+
+
+_SUFFIXES = ("ing", "ed", "ly", "ion", "er", "est", "al", "ive", "ous", "able", "ful", "ness", "ment", "ity", "s")
+
+
+def unk_signature(word: str) -> str:
+    """The class of a word the vocabulary does not know: its shape and, for words, a suffix.
+
+    >>> unk_signature("Qaim"), unk_signature("blogging"), unk_signature("1,500"), unk_signature("NATO")
+    ('<unk:Cap>', '<unk:low-ing>', '<unk:num>', '<unk:CAPS>')
+    """
+    if not isinstance(word, str):
+        raise TypeError(f"unk_signature needs a str, got {type(word).__name__}: {word!r}")
+    if any(ch.isdigit() for ch in word):
+        return "<unk:num>"
+    if not any(ch.isalpha() for ch in word):
+        return "<unk:sym>"
+    if word.isupper() and len(word) > 1:
+        return "<unk:CAPS>"
+    shape = "Cap" if word[0].isupper() else "hyph" if "-" in word else "low"
+    lower = word.lower()
+    suffix = next((x for x in _SUFFIXES if lower.endswith(x) and len(lower) > len(x) + 2), None)
+    return f"<unk:{shape}-{suffix}>" if suffix else f"<unk:{shape}>"
+
+
+def lookup_forms(words: Vocab, sentence: Sequence[str], signatures: bool, lowercase: bool = False) -> list[str]:
+    """The vocabulary entries for ``sentence`` (a list of words): normalised words, unknown ones
+    as their :func:`unk_signature` (with ``signatures``).
+
+    With ``lowercase``, an unknown word whose lower case is known (``Cream`` -> ``cream``) takes
+    that entry first (used with ``TrainConfig.expand_vocab``, whose GloVe words are lower case).
+    """
+    if isinstance(sentence, str):
+        raise TypeError("lookup_forms takes a list of words, not a string; split it first")
+    forms = [normalize_word(w) for w in sentence]
+    if lowercase:
+        forms = [f.lower() if f not in words and f.lower() in words else f for f in forms]
+    if not signatures:
+        return forms
+    return [f if f in words else unk_signature(w) for f, w in zip(forms, sentence, strict=True)]
+
+
+def build_vocabs(
+    sentences: Sequence[Sentence], tagset: str, min_freq: int, signatures: bool = False
+) -> tuple[Vocab, Vocab, Vocab]:
+    """``(words, tags, chars)`` vocabularies of a training set (:class:`seqtag.data.Sentence` list).
+
+    Words are normalised first (:func:`normalize_word`) and kept when seen at least ``min_freq``
+    times; with ``signatures``, the rarer ones are counted as their :func:`unk_signature` instead.
+    Tags (``tagset``: ``"upos"`` or ``"xpos"``) have no ``<unk>``; characters come from the raw words.
+    """
+    if tagset not in ("upos", "xpos"):
+        raise ValueError(f"tagset must be 'upos' or 'xpos', got {tagset!r}")
+    words = Vocab.build([[normalize_word(w) for w in s.words] for s in sentences], min_freq=min_freq)
+    if signatures:  # the rare words' classes, in the order of their frequency
+        rare = Vocab.build([[unk_signature(w) for w in s.words if normalize_word(w) not in words] for s in sentences])
+        words = Vocab([*words.itos[2:], *rare.itos[2:]])
+    tags = Vocab.build(tags_of(sentences, tagset), unk=False)  # type: ignore[arg-type]
+    chars = Vocab.build([list(w) for s in sentences for w in s.words])
+    return words, tags, chars

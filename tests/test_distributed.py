@@ -26,7 +26,7 @@ from seqtag.distributed import (
 )
 from seqtag.losses import sequence_loss
 from seqtag.models import Tagger, TaggerConfig
-from seqtag.train import TrainedTagger
+from seqtag.tagger import TrainedTagger
 
 LENGTHS = [7, 2, 5, 9, 1, 4, 4, 8, 3, 6, 2, 5, 7, 1, 3, 9, 6, 2, 8, 4, 5, 3, 7]
 

@@ -203,7 +203,9 @@ def test_expand_vocabulary_checks_its_inputs(tiny: WordVectors) -> None:
 
 
 def test_fit_with_expand_vocab_tags_unseen_words_by_their_vectors(tmp_path: Path) -> None:
-    from seqtag.train import TrainConfig, TrainedTagger, fit
+    from seqtag.config import TrainConfig
+    from seqtag.tagger import TrainedTagger
+    from seqtag.train import fit
 
     rng = np.random.default_rng(1)
     nouns, verbs = [f"noun{c}" for c in "abcdefghij"], [f"verb{c}" for c in "abcdefghij"]

@@ -1,4 +1,4 @@
-"""Tests for seqtag.runtime: device choice and seeding."""
+"""Tests for seqtag.runtime: device choice, seeding, CPU threads, the machine record."""
 
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqtag.runtime import resolve_device, seed_everything
+from seqtag.runtime import cpu_name, cpu_threads, machine, resolve_device, seed_everything
 
 
 def test_auto_picks_cuda_only_when_available():
@@ -49,3 +49,48 @@ def test_seed_everything_repeats_all_generators():
 def test_seed_must_be_a_non_negative_int(bad):
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(bad)
+
+
+def test_cpu_threads_sets_and_restores_even_on_error():
+    start = torch.get_num_threads()
+    other = 2 if start != 2 else 1
+    with cpu_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == start
+    with pytest.raises(KeyError), cpu_threads(other):
+        raise KeyError("boom")
+    assert torch.get_num_threads() == start
+    with cpu_threads(None):  # leaves the setting alone
+        assert torch.get_num_threads() == start
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_cpu_threads_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match="int >= 1 or None"), cpu_threads(bad):
+        pass
+
+
+def test_machine_record_describes_this_machine():
+    import json
+    import os
+
+    info = machine("cpu")
+    json.dumps(info)  # JSON-able
+    assert info["cpu"] == cpu_name() and info["cpu"]
+    assert info["cpu_count"] == os.cpu_count()
+    assert info["torch"] == torch.__version__
+    assert info["torch_threads"] == torch.get_num_threads()
+    assert info["device"] == "cpu" and info["gpu"] is None
+    assert info["date"].endswith("UTC")
+    if hasattr(os, "getloadavg"):
+        assert len(info["load_average"]) == 3
+
+
+def test_cpu_name_reads_proc_cpuinfo(monkeypatch, tmp_path):
+    import builtins
+
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Example CPU 9000 @ 1.00GHz\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(fake if p == "/proc/cpuinfo" else p, *a, **k))
+    assert cpu_name() == "Example CPU 9000 @ 1.00GHz"

@@ -1,4 +1,5 @@
-"""seqtag.train: the loop learns, stops early, keeps the best weights, checkpoints round-trip."""
+"""seqtag.train (the loop) and seqtag.tagger (checkpoints): learns, stops early, keeps the best
+weights, checkpoints round-trip."""
 
 from __future__ import annotations
 
@@ -9,22 +10,12 @@ import pytest
 import torch
 
 from seqtag import __version__
-from seqtag.data import Sentence
+from seqtag.config import CheckpointError, TrainConfig, split_overrides
+from seqtag.data import Sentence, subset
 from seqtag.presets import PRESETS, preset
-from seqtag.train import (
-    CheckpointError,
-    TrainConfig,
-    TrainedTagger,
-    build_vocabs,
-    cpu_threads,
-    default_file_mode,
-    fit,
-    lookup_forms,
-    save_atomically,
-    split_overrides,
-    subset,
-    unk_signature,
-)
+from seqtag.tagger import TrainedTagger
+from seqtag.train import fit
+from seqtag.vocab import build_vocabs, lookup_forms, unk_signature
 
 LEXICON = {
     "DET": ["the", "a", "every"],
@@ -134,7 +125,7 @@ def test_checkpoint_round_trip(trained: TrainedTagger, tmp_path: Path) -> None:
     assert back.tag([s.words for s in DEV]) == trained.tag([s.words for s in DEV])
     assert back.history == trained.history
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary file left
-    assert path.stat().st_mode & 0o777 == default_file_mode()  # not mkstemp's 0600
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
 
 
 def test_fit_writes_the_best_checkpoint(tmp_path: Path) -> None:
@@ -192,14 +183,6 @@ def test_truncated_or_foreign_files(trained: TrainedTagger, tmp_path: Path) -> N
         TrainedTagger.load(foreign)
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         TrainedTagger.load(tmp_path / "missing.pt")
-
-
-def test_save_atomically_keeps_the_old_file_when_saving_fails(tmp_path: Path) -> None:
-    path = save_atomically({"a": 1}, tmp_path / "x.pt")
-    with pytest.raises(Exception):  # noqa: B017 (pickle's error type varies)
-        save_atomically({"f": lambda: 0}, path)
-    assert torch.load(path, weights_only=True) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
 
 
 def test_pretrained_embeddings_are_wired(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,8 +271,22 @@ def test_train_config_validation(kwargs: dict, expected: str) -> None:
         TrainConfig.from_dict({"epochs": 1, "bogus": 2})
 
 
-def test_cpu_threads_restores() -> None:
-    before = torch.get_num_threads()
-    with cpu_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+def test_fit_trains_with_its_threads_and_restores_them() -> None:
+    """conftest pins one thread: ask for two, see two during training and one afterwards."""
+    seen: list[int] = []
+    assert torch.get_num_threads() == 1
+    fit(TRAIN[:20], DEV[:5], quick(epochs=1, num_threads=2), SMALL, progress=False,
+        on_epoch=lambda epoch, history: seen.append(torch.get_num_threads()))
+    assert seen == [2]
+    assert torch.get_num_threads() == 1
+
+
+def test_loading_a_tagger_never_imports_the_training_loop(trained: TrainedTagger, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = trained.save(tmp_path / "m.pt")
+    code = (f"import sys, seqtag; t = seqtag.load({str(path)!r}); print(t.tag([['the', 'dog']])[0]); "
+            "print('seqtag.train' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[1] == "False"

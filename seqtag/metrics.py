@@ -1,0 +1,155 @@
+"""Scores of a tagger on labelled data: accuracy, OOV accuracy, per-tag scores, confusions.
+
+:func:`evaluate` runs a model over a labelled loader and returns an :class:`Evaluation`;
+:func:`top_confusions` and :func:`hardest_tags` summarise one for a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from seqtag.losses import sequence_loss
+from seqtag.models import Tagger
+from seqtag.vocab import PAD_ID, UNK_ID, Vocab
+
+__all__ = ["Evaluation", "evaluate", "top_confusions", "hardest_tags"]
+
+
+@dataclass
+class Evaluation:
+    """Scores of a tagger on labelled data.
+
+    ``oov`` means "the word is ``<unk>`` for the model" (not in the training vocabulary after
+    :func:`~seqtag.vocab.normalize_word` and ``min_freq``).
+
+    Attributes:
+        tokens, correct: real tokens and correctly tagged ones.
+        oov_tokens, oov_correct: the same for out-of-vocabulary words.
+        loss: mean per-token loss (:func:`~seqtag.losses.sequence_loss`).
+        confusion: ``(C, C)`` int64 counts, rows = gold tag, columns = predicted, ``<pad>`` excluded.
+        labels: the ``C`` tag names of the rows and columns.
+        predictions: predicted tags per sentence, in the input order.
+    """
+
+    tokens: int
+    correct: int
+    oov_tokens: int
+    oov_correct: int
+    loss: float
+    confusion: Tensor
+    labels: list[str]
+    predictions: list[list[str]]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.tokens, 1)
+
+    @property
+    def oov_accuracy(self) -> float:
+        return self.oov_correct / max(self.oov_tokens, 1)
+
+    @property
+    def iv_accuracy(self) -> float:
+        return (self.correct - self.oov_correct) / max(self.tokens - self.oov_tokens, 1)
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov_tokens / max(self.tokens, 1)
+
+    def per_tag(self) -> dict[str, dict[str, float]]:
+        """``{tag: {"precision", "recall", "f1", "support"}}`` from the confusion matrix."""
+        m = self.confusion.double()
+        tp, gold, pred = m.diag(), m.sum(1), m.sum(0)
+        out = {}
+        for i, tag in enumerate(self.labels):
+            p = float(tp[i] / pred[i]) if pred[i] > 0 else 0.0
+            r = float(tp[i] / gold[i]) if gold[i] > 0 else 0.0
+            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+            out[tag] = {"precision": p, "recall": r, "f1": f1, "support": int(gold[i])}
+        return out
+
+    def summary(self) -> dict[str, float | int]:
+        """The headline numbers as a JSON-able dict."""
+        return {
+            "accuracy": self.accuracy,
+            "tokens": self.tokens,
+            "oov_accuracy": self.oov_accuracy,
+            "oov_tokens": self.oov_tokens,
+            "oov_rate": self.oov_rate,
+            "iv_accuracy": self.iv_accuracy,
+            "loss": self.loss,
+        }
+
+
+@torch.no_grad()
+def evaluate(model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequence[int] = (UNK_ID,)) -> Evaluation:
+    """Evaluate ``model`` on a labelled loader (batches with ``tags`` and ``index``).
+
+    ``unknown_ids`` are the word ids counted as out-of-vocabulary (``<unk>`` and its classes).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    unknown = torch.tensor(list(unknown_ids), dtype=torch.int64, device=device)
+    c = len(tags)
+    confusion = torch.zeros(c, c, dtype=torch.int64)
+    oov_tokens = oov_correct = 0
+    loss_sum = 0.0
+    n = len(loader.dataset)  # type: ignore[arg-type]
+    predictions: list[list[str]] = [[] for _ in range(n)]
+    for batch in loader:
+        batch = batch.to(device)
+        loss_sum += float(sequence_loss(model, batch, reduction="sum"))
+        pred = model.predict(batch.words, batch.lengths, batch.chars)
+        mask, gold = batch.mask, batch.tags
+        confusion += torch.bincount((gold[mask] * c + pred[mask]).cpu(), minlength=c * c).view(c, c)
+        oov = mask & torch.isin(batch.words, unknown)
+        oov_tokens += int(oov.sum())
+        oov_correct += int((pred.eq(gold) & oov).sum())
+        for row, i, length in zip(pred.cpu(), batch.index.tolist(), batch.lengths.tolist(), strict=True):
+            predictions[i] = tags.decode(row[:length])
+    tokens = int(confusion.sum())
+    real = confusion[1:, 1:]  # drop <pad>: never gold, never predicted
+    return Evaluation(
+        tokens=tokens,
+        correct=int(confusion.diag().sum()),
+        oov_tokens=oov_tokens,
+        oov_correct=oov_correct,
+        loss=loss_sum / max(tokens, 1),
+        confusion=real.clone(),
+        labels=tags.itos[PAD_ID + 1 :],
+        predictions=predictions,
+    )
+
+
+def top_confusions(confusion: Tensor, labels: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
+    """The ``k`` most frequent errors of a ``(C, C)`` confusion matrix (rows gold, columns predicted).
+
+    Returns ``[{"gold", "predicted", "count"}]``, most frequent first; correct tags (the diagonal)
+    and zero counts are left out. ``labels`` names the ``C`` rows.
+    """
+    if confusion.dim() != 2 or confusion.size(0) != confusion.size(1) or confusion.size(0) != len(labels):
+        raise ValueError(
+            f"confusion must be (C, C) with C = len(labels) = {len(labels)}, got shape {tuple(confusion.shape)}"
+        )
+    m = confusion.detach().cpu().clone()
+    m.fill_diagonal_(0)
+    values, flat = m.flatten().topk(min(k, m.numel()))
+    c = m.size(1)
+    return [{"gold": labels[i // c], "predicted": labels[i % c], "count": int(v)}
+            for v, i in zip(values.tolist(), flat.tolist(), strict=True) if v > 0]
+
+
+def hardest_tags(per_tag: dict[str, dict[str, float]], min_support: int = 50, k: int = 8) -> list[dict[str, Any]]:
+    """The ``k`` tags with the lowest F1 among those with at least ``min_support`` gold tokens.
+
+    ``per_tag`` is :meth:`Evaluation.per_tag`'s ``{tag: {"precision", "recall", "f1", "support"}}``;
+    returns ``[{"tag", "precision", "recall", "f1", "support"}]``, lowest F1 first.
+    """
+    rows = [{"tag": t, **v} for t, v in per_tag.items() if v["support"] >= min_support]
+    return sorted(rows, key=lambda r: r["f1"])[:k]
