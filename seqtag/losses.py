@@ -64,11 +64,16 @@ def masked_cross_entropy(
 
     Returns:
         A scalar (or ``(B, T)`` for ``"none"``). A batch without any real token gives ``0``, not NaN.
-        Gradients at padded positions are exactly zero.
+        Padded positions may hold any value, NaN and inf included: the loss stays finite, their
+        gradients are exactly zero and the real positions' gradients are unchanged.
     """
     _check(logits, targets, mask)
     safe_targets = targets.masked_fill(~mask, 0)
-    per_token = F.cross_entropy(logits.transpose(1, 2), safe_targets, reduction="none")
+    # Fill the padded rows with a finite value BEFORE log_softmax: masking only the result is not
+    # enough, because log_softmax's backward multiplies the (zero) upstream gradient by exp(NaN or
+    # inf) at a padded row, and 0 * NaN = NaN. masked_fill's own backward gives the pads exact zeros.
+    safe_logits = logits.masked_fill(~mask.unsqueeze(2), 0.0)
+    per_token = F.cross_entropy(safe_logits.transpose(1, 2), safe_targets, reduction="none")
     return _reduce(per_token.masked_fill(~mask, 0.0), mask, reduction)
 
 

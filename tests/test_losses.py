@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqtag.losses import masked_cross_entropy, masked_nll
+from seqtag.crf import CRF
+from seqtag.losses import crf_nll, masked_cross_entropy, masked_nll
 
 
 def _batch(seed=0):
@@ -46,6 +47,36 @@ def test_padding_targets_and_scores_do_not_matter_and_get_no_gradient():
     torch.testing.assert_close(
         masked_cross_entropy(garbage, other_targets, mask, "sum"), loss.detach()
     )
+
+
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf"), float("-inf"), 1e4])
+@pytest.mark.parametrize("reduction", ["token_mean", "sentence_mean", "sum", "none"])
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll", "crf"])
+def test_any_value_at_padded_positions_is_harmless(garbage, reduction, fn):
+    """NaN/inf at a pad must not reach the loss nor any gradient (log_softmax's backward would
+    otherwise multiply NaN by the mask's 0 and spread NaN over the whole row)."""
+    clean, targets, mask = _batch(4)
+    crf = CRF(4)
+    loss_fn = {"cross_entropy": masked_cross_entropy, "nll": masked_nll,
+               "crf": lambda *args: crf_nll(crf, *args)}[fn]
+
+    def loss_and_grad(dirty: bool):
+        # the leaf is what the loss receives: logits, or log-probabilities for masked_nll
+        values = clean.detach().log_softmax(-1) if fn == "nll" else clean.detach()
+        if dirty:
+            values = values.masked_fill(~mask[..., None], garbage)
+        leaf = values.clone().requires_grad_(True)
+        loss = loss_fn(leaf, targets, mask, reduction)
+        loss.sum().backward()
+        return loss.detach(), leaf.grad
+
+    ref_loss, ref_grad = loss_and_grad(False)
+    loss, grad = loss_and_grad(True)
+    assert torch.isfinite(loss).all()
+    torch.testing.assert_close(loss, ref_loss)
+    assert torch.isfinite(grad).all()
+    assert torch.all(grad[~mask] == 0)
+    torch.testing.assert_close(grad[mask], ref_grad[mask])
 
 
 def test_all_padding_batch_gives_zero_not_nan():
