@@ -173,3 +173,68 @@ def plot_confusion(
     ax.set_ylabel("gold tag")
     ax.set_title(title)
     return ax
+
+
+# --- speed (chapter 6, seqtag.bench) -------------------------------------------------------------
+
+__all__ += ["plot_throughput", "plot_padding"]
+
+
+def plot_throughput(report: dict, key: str = "train_tokens_per_s", ax: Axes | None = None) -> Axes:
+    """Tokens/s against batch size, one line per strategy, from a :func:`seqtag.bench.run_benchmark` report.
+
+    Log axes; ``per_sentence`` is a horizontal dashed line; strategies wrong for a BiLSTM are
+    dotted. ``key`` is ``"train_tokens_per_s"`` or ``"infer_tokens_per_s"``.
+    """
+    from matplotlib.ticker import NullLocator
+
+    ax = _axes(ax, (6.5, 4))
+    rows = report["results"]
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["batch_size"])
+        if strategy == "per_sentence":
+            ax.axhline(mine[0][key], color="black", linestyle="--", label="per_sentence (batch 1)")
+            continue
+        style = ":" if not mine[0]["correct"] else "-"
+        ax.plot([r["batch_size"] for r in mine], [r[key] for r in mine], style, marker="o", label=strategy)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    sizes = sorted({r["batch_size"] for r in rows if r["strategy"] != "per_sentence"})
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("batch size (sentences)")
+    ax.set_ylabel("real tokens per second")
+    what = "training (forward + backward + Adam)" if key.startswith("train") else "inference"
+    ax.set_title(f"{what} on {report['device']}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_padding(pad_by_batch_size: dict, ax: Axes | None = None, pool_factor: int | None = None) -> Axes:
+    """Padding fraction of one epoch against batch size, random vs bucketed batches.
+
+    Args:
+        pad_by_batch_size: ``{batch_size: {"random": r, "bucketed": b}}`` (keys may be strings,
+            as in the benchmark report's ``pad_fraction_by_batch_size``), fractions in [0, 1].
+        pool_factor: the bucket sampler's pool (in batches) the bucketed fractions are for,
+            named in the title.
+    """
+    from matplotlib.ticker import NullLocator
+
+    ax = _axes(ax, (6.5, 3.5))
+    sizes = sorted(pad_by_batch_size, key=int)
+    for scheme in ("random", "bucketed"):
+        ax.plot([int(b) for b in sizes], [100 * pad_by_batch_size[b][scheme] for b in sizes],
+                marker="o", label=f"{scheme} batches")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([int(b) for b in sizes], [str(b) for b in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("batch size (sentences)")
+    ax.set_ylabel("padded positions (% of B x T)")
+    pool = "" if pool_factor is None else f", bucket pool of {pool_factor} batches"
+    ax.set_title(f"How much of each batch is padding (one epoch{pool})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
