@@ -1,4 +1,4 @@
-"""Tests for seqtag.experiments.ablation: the variants, the jobs, a tiny run, the table, resuming from JSON."""
+"""Tests for seqtag.experiments.ablation and ablation_results: the variants, the jobs, a tiny run, the table, resuming from JSON."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ from pathlib import Path
 
 import pytest
 
+from seqtag.data import Sentence
 from seqtag.experiments.ablation import (
     BASELINE,
     EXTENSIONS,
     FULL,
     QUICK,
-    Run,
     _known_tags,
-    _previous_runs,
-    aggregate,
     jobs_of,
-    load_results,
-    results_payload,
     run_jobs,
-    save_results,
     variants,
 )
-from seqtag.data import Sentence
+from seqtag.experiments.ablation_results import (
+    Run,
+    aggregate,
+    load_results,
+    previous_runs,
+    results_payload,
+    runs_of_seeds,
+    save_results,
+    schedule_table,
+)
 from seqtag.presets import preset
 
 UPOS = {"the": "DET", "a": "DET", "dog": "NOUN", "cat": "NOUN", "runs": "VERB", ".": "PUNCT"}
@@ -122,12 +126,37 @@ def test_results_round_trip_and_resume_keeps_only_matching_runs(tmp_path: Path) 
     path = save_results(tmp_path / "r.json", results_payload("cmd", TINY, options, runs, 60.0))
     data = load_results(path)
     assert data["command"] == "cmd" and data["minutes"] == 1.0 and len(data["runs"]) == 4
-    kept, kept_options, minutes = _previous_runs(path, jobs)
+    kept, kept_options, minutes = previous_runs(path, jobs)
     assert kept == runs and kept_options == options and minutes == 1.0
     changed = [(n, {**o, "hidden_size": 99}, t, s) for n, o, t, s in jobs]
-    assert _previous_runs(path, changed)[0] == []  # other options: train again
+    assert previous_runs(path, changed)[0] == []  # other options: train again
     other = jobs_of(TINY, ["+gru"])
-    assert _previous_runs(path, other)[0] == runs  # runs of variants not asked for are kept
+    assert previous_runs(path, other)[0] == runs  # runs of variants not asked for are kept
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="not a seqtag.experiments.ablation results file"):
         load_results(tmp_path / "bad.json")
+
+
+def test_results_record_the_machine(tmp_path: Path) -> None:
+    path = save_results(tmp_path / "r.json", results_payload("cmd", TINY, {}, [], 0.0))
+    recorded = load_results(path)["machine"]
+    assert recorded["cpu"] and recorded["cpu_count"] >= 1 and "torch" in recorded and "load_average" in recorded
+
+
+def test_runs_of_seeds_compares_every_variant_on_the_same_seeds() -> None:
+    rows = [_row("baseline", "upos", s, a) for s, a in [(0, 0.90), (1, 0.92), (2, 0.94)]]
+    rows += [_row("+gru", "upos", 0, 0.91), _row("+bidirectional", "upos", 1, 0.95)]
+    table = aggregate(runs_of_seeds(rows, [0]))
+    assert [r["variant"] for r in table] == ["baseline", "+gru"]  # +bidirectional has no seed-0 run
+    assert table[0]["upos_test"] == pytest.approx(0.90) and table[0]["seeds"] == 1
+    assert aggregate(runs_of_seeds(rows, [0, 1, 2]))[0]["upos_test"] == pytest.approx(0.92)
+    assert runs_of_seeds(rows, [5]) == []
+
+
+def test_schedule_table_says_what_each_variant_ran() -> None:
+    runs = [_row("baseline", t, s, 0.9) for s in (0, 1) for t in ("upos", "xpos")] + [_row("+gru", "upos", 0, 0.9)]
+    results = {"runs": runs, "variants": {"baseline": {"epochs": 10, "patience": 3}, "+gru": {"epochs": 10}}}
+    base, gru = schedule_table(results)
+    assert base == {"variant": "baseline", "seeds": [0, 1], "tagsets": ["upos", "xpos"], "runs": 4,
+                    "max_epochs": 10, "patience": 3, "epochs_run": [3, 3, 3, 3], "best_epochs": [2, 2, 2, 2]}
+    assert gru["seeds"] == [0] and gru["runs"] == 1 and gru["patience"] is None

@@ -1,7 +1,7 @@
 """The article's extension list, measured: the baseline, each extension alone, all of them together.
 
 Every variant is a dict of ``train`` options (:class:`~seqtag.models.TaggerConfig` and
-:class:`~seqtag.train.TrainConfig` field names, plus ``char_cnn``) on top of :data:`BASELINE`;
+:class:`~seqtag.config.TrainConfig` field names, plus ``char_cnn``) on top of :data:`BASELINE`;
 each is trained with :func:`seqtag.train.fit` once per tag set (UPOS and XPOS) and seed, and scored
 on dev and test (accuracy, accuracy on out-of-vocabulary words, parameters, seconds per epoch).
 
@@ -11,7 +11,6 @@ and ``all``). From a shell::
 
     python -m seqtag.experiments.ablation --full --resume --jobs 2 --json book/results/ablation_full.json
     python -m seqtag.experiments.ablation --candidates --resume --json book/results/ablation_candidates.json
-    python -m seqtag.experiments.ablation --best --json book/results/ablation_best.json   # --preset best, timed
 
 The JSON is rewritten after every run; ``--resume`` keeps the runs already there whose options
 have not changed and trains the rest, so an interrupted command continues where it stopped.
@@ -23,24 +22,30 @@ they share the device, so their seconds per epoch are not those of a run alone).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seqtag.data import Sentence, load_ewt
+from seqtag.config import TrainConfig, split_overrides
+from seqtag.data import Sentence, load_ewt, subset
+from seqtag.experiments.ablation_results import (
+    Job,
+    Run,
+    previous_runs,
+    results_payload,
+    save_results,
+)
 from seqtag.presets import preset
-from seqtag.train import TrainConfig, cpu_threads, fit, split_overrides, subset
+from seqtag.runtime import cpu_threads
+from seqtag.train import fit
 
 __all__ = [
     "BASELINE",
@@ -49,21 +54,12 @@ __all__ = [
     "QUICK",
     "FULL",
     "variants",
-    "Run",
     "run_one",
     "jobs_of",
     "run_jobs",
     "run_ablation",
     "CANDIDATES",
     "candidate_jobs",
-    "run_best",
-    "top_confusions",
-    "hardest_tags",
-    "plot_ablation",
-    "results_payload",
-    "aggregate",
-    "save_results",
-    "load_results",
     "main",
 ]
 
@@ -167,24 +163,6 @@ def variants(schedule: Schedule = FULL, best: dict[str, Any] | None = None) -> d
     return out
 
 
-@dataclass
-class Run:
-    """One trained model's scores (a row of the results)."""
-
-    variant: str
-    tagset: str
-    seed: int
-    dev_accuracy: float
-    test_accuracy: float
-    test_oov_accuracy: float
-    test_oov_rate: float
-    parameters: int
-    seconds_per_epoch: float
-    epochs: int
-    best_epoch: int
-    load_average: float | None = None  # 1-minute load of the machine when the run ended
-
-
 def _known_tags(sentences: Sequence[Sentence], train: Sequence[Sentence], tagset: str) -> list[Sentence]:
     """Drop sentences with a tag the training subset never shows (rare XPOS tags such as ``FW``
     in a few hundred sentences): a tagger cannot predict a tag it has no id for."""
@@ -245,9 +223,6 @@ def run_one(
         best_epoch=result.best_epoch,
         load_average=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     )
-
-
-Job = tuple[str, dict[str, Any], str, int]
 
 
 def jobs_of(schedule: Schedule, names: Sequence[str] | None = None,
@@ -340,167 +315,6 @@ def candidate_jobs(schedule: Schedule = FULL, seed: int = 0, tagset: str = "upos
     return [(name, {**all_opts, **change}, tagset, seed) for name, change in CANDIDATES.items()]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def aggregate(runs: Sequence[Run | dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per variant: mean and standard deviation over seeds of each score, per tag set.
-
-    Keys: ``variant``, ``seeds``, ``parameters`` (UPOS model), ``seconds_per_epoch`` (mean over
-    all its runs) and, for each tag set ``t`` and score ``s`` (``dev``, ``test``, ``test_oov``),
-    ``{t}_{s}`` (mean) and ``{t}_{s}_std``.
-    """
-    rows = [asdict(r) if isinstance(r, Run) else dict(r) for r in runs]
-    order = list(dict.fromkeys(r["variant"] for r in rows))
-    table = []
-    for name in order:
-        mine = [r for r in rows if r["variant"] == name]
-        row: dict[str, Any] = {"variant": name, "seeds": len({r["seed"] for r in mine})}
-        for tagset in dict.fromkeys(r["tagset"] for r in mine):
-            these = [r for r in mine if r["tagset"] == tagset]
-            for score, key in (("dev", "dev_accuracy"), ("test", "test_accuracy"),
-                               ("test_oov", "test_oov_accuracy")):
-                row[f"{tagset}_{score}"], row[f"{tagset}_{score}_std"] = _mean_std([r[key] for r in these])
-        row["parameters"] = mine[0]["parameters"]
-        row["seconds_per_epoch"] = statistics.fmean(r["seconds_per_epoch"] for r in mine)
-        table.append(row)
-    return table
-
-
-def environment() -> dict[str, Any]:
-    """Where the numbers were measured: device, torch, CPU count and load, date."""
-    info: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    if hasattr(os, "getloadavg"):
-        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    return info
-
-
-def save_results(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON (atomically), creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a results file written by :func:`save_results` (``runs``, ``table``, ``command``...)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if "command" not in data:
-        raise ValueError(f"{path}: not a seqtag.experiments.ablation results file (no 'command' entry)")
-    return data
-
-
-def top_confusions(confusion: torch.Tensor, labels: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
-    """The ``k`` most frequent errors of a ``(C, C)`` confusion matrix (rows gold, columns predicted):
-    ``[{"gold", "predicted", "count"}]``, most frequent first."""
-    m = confusion.clone()
-    m.fill_diagonal_(0)
-    values, flat = m.flatten().topk(min(k, m.numel()))
-    c = m.size(1)
-    return [{"gold": labels[i // c], "predicted": labels[i % c], "count": int(v)}
-            for v, i in zip(values.tolist(), flat.tolist(), strict=True) if v > 0]
-
-
-def hardest_tags(per_tag: dict[str, dict[str, float]], min_support: int = 50, k: int = 8) -> list[dict[str, Any]]:
-    """The ``k`` tags with the lowest F1 among those with at least ``min_support`` gold tokens."""
-    rows = [{"tag": t, **v} for t, v in per_tag.items() if v["support"] >= min_support]
-    return sorted(rows, key=lambda r: r["f1"])[:k]
-
-
-def run_best(tagsets: Sequence[str] = ("upos", "xpos"), device: str = "cpu", seed: int = 0,
-             embeddings: str | None = None) -> list[dict[str, Any]]:
-    """Train ``--preset best`` once per tag set on all of EWT, timed; score dev and test."""
-    train, dev, test = load_ewt("train"), load_ewt("dev"), load_ewt("test")
-    out = []
-    for tagset in tagsets:
-        options = {**preset("best"), "tagset": tagset, "seed": seed, "device": device}
-        if embeddings is not None and options.get("embeddings"):
-            options["embeddings"] = embeddings
-        model_opts, train_opts = split_overrides(options)
-        start = time.perf_counter()
-        result = fit(train, dev, TrainConfig(**train_opts), model_opts, progress=False)
-        minutes = (time.perf_counter() - start) / 60
-        with cpu_threads(result.train_config.num_threads):
-            ev_dev, ev_test = result.evaluate(dev), result.evaluate(test)
-        out.append({
-            "tagset": tagset,
-            "minutes": minutes,
-            "epochs": len(result.history["seconds"]),
-            "best_epoch": result.best_epoch,
-            "dev_accuracy": ev_dev.accuracy,
-            "test_accuracy": ev_test.accuracy,
-            "test_tokens": ev_test.tokens,
-            "test_oov_accuracy": ev_test.oov_accuracy,
-            "test_iv_accuracy": ev_test.iv_accuracy,
-            "test_oov_tokens": ev_test.oov_tokens,
-            "test_oov_rate": ev_test.oov_rate,
-            "parameters": result.model.num_parameters(),
-            "history": result.history,
-            "top_confusions": top_confusions(ev_test.confusion, ev_test.labels),
-            "hardest_tags": hardest_tags(ev_test.per_tag()),
-            "load_average_after": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        })
-        print(json.dumps(out[-1]), flush=True)
-    return out
-
-
-def plot_ablation(table: Sequence[dict[str, Any]], score: str = "test", ax: Any = None,
-                  title: str = "Accuracy of each extension") -> Any:
-    """Grouped bars: ``{tagset}_{score}`` of each variant of an :func:`aggregate` table, with the
-    standard deviation over seeds as error bars. Returns the matplotlib ``Axes``."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.8))
-    names = [row["variant"] for row in table]
-    tagsets = [t for t in ("upos", "xpos") if f"{t}_{score}" in table[0]]
-    x = np.arange(len(names))
-    width = 0.8 / max(len(tagsets), 1)
-    for i, tagset in enumerate(tagsets):
-        means = [100 * row[f"{tagset}_{score}"] for row in table]
-        stds = [100 * row[f"{tagset}_{score}_std"] for row in table]
-        ax.bar(x + (i - (len(tagsets) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
-               label=tagset.upper())
-    low = min(100 * row[f"{t}_{score}"] for row in table for t in tagsets)
-    ax.set_ylim(max(0.0, low - 5), 100)
-    ax.set_xticks(x, names, rotation=20)
-    ax.set_xlabel("variant (baseline, one extension, all together)")
-    ax.set_ylabel(f"{score} accuracy (%)")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    return ax
-
-
-def _previous_runs(path: Path, jobs: Sequence[Job]) -> tuple[list[Run], dict[str, dict[str, Any]], float]:
-    """The runs of ``path`` that are still valid for ``jobs``, their variants' options, and minutes.
-
-    A run is kept unless ``jobs`` trains its variant with other options (then all of that
-    variant's runs are stale). Runs of variants that ``jobs`` does not mention are kept as they are.
-    """
-    if not path.is_file():
-        return [], {}, 0.0
-    old = load_results(path)
-    old_options: dict[str, dict[str, Any]] = old.get("variants", {})
-    new_options = {name: opts for name, opts, _, _ in jobs}
-    keep = [Run(**r) for r in old.get("runs", [])
-            if r["variant"] not in new_options or old_options.get(r["variant"]) == new_options[r["variant"]]]
-    options = {v: old_options[v] for v in dict.fromkeys(r.variant for r in keep) if v in old_options}
-    return keep, options, float(old.get("minutes", 0.0))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m seqtag.experiments.ablation``: run the ablation (or the candidates, or time the best preset)."""
     ap = argparse.ArgumentParser(prog="python -m seqtag.experiments.ablation", description=__doc__,
@@ -509,7 +323,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true", help="the FULL schedule (default: QUICK)")
     mode.add_argument("--candidates", action="store_true",
                       help="train each recipe of CANDIDATES once (UPOS, FULL schedule)")
-    mode.add_argument("--best", action="store_true", help="time `train --preset best` (UPOS and XPOS)")
     ap.add_argument("--json", type=Path, help="write the results here (rewritten after every run)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the runs already in --json that match (same options) and run the rest")
@@ -520,21 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     command = "python -m seqtag.experiments.ablation " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
-    if args.best:
-        results = run_best(device=args.device if args.device != "auto" else "cpu",
-                           embeddings=args.embeddings)
-        payload: dict[str, Any] = {"command": command, "environment": environment(),
-                                   "preset": preset("best"), "results": results}
-        if args.json:
-            save_results(args.json, payload)
-        return 0
     schedule = FULL if args.full or args.candidates else QUICK
     if args.candidates:
         jobs = [j for j in candidate_jobs(schedule) if not args.variants or j[0] in args.variants]
     else:
         jobs = jobs_of(schedule, args.variants)
     runs, options, minutes_before = (
-        _previous_runs(args.json, jobs) if args.resume and args.json else ([], {}, 0.0)
+        previous_runs(args.json, jobs) if args.resume and args.json else ([], {}, 0.0)
     )
     done = {(r.variant, r.tagset, r.seed) for r in runs}
     todo = sorted((j for j in jobs if (j[0], j[2], j[3]) not in done), key=lambda j: j[3])  # seed 0 first
@@ -562,20 +367,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(f"wrote {args.json}")
     return 0
-
-
-def results_payload(command: str, schedule: Schedule, options: dict[str, dict[str, Any]],
-                    runs: Sequence[Run], seconds: float) -> dict[str, Any]:
-    """What ``--json`` writes: command, environment, schedule, options, runs and the table."""
-    return {
-        "command": command,
-        "environment": environment(),
-        "schedule": asdict(schedule),
-        "variants": options,
-        "minutes": seconds / 60,
-        "runs": [asdict(r) for r in runs],
-        "table": aggregate(runs),
-    }
 
 
 if __name__ == "__main__":

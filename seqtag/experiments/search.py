@@ -43,9 +43,10 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("seqtag.experiments.search needs Optuna: pip install 'seqtag[search]'") from exc
 
+from seqtag.config import TrainConfig, split_overrides
 from seqtag.data import Sentence, load_ewt
 from seqtag.presets import preset
-from seqtag.train import TrainConfig, fit, split_overrides
+from seqtag.train import fit
 
 __all__ = [
     "SPACE",
