@@ -238,3 +238,33 @@ def plot_padding(pad_by_batch_size: dict, ax: Axes | None = None, pool_factor: i
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+# --- the ablation (chapter 7, seqtag.experiments.ablation) ---------------------------------------
+
+__all__ += ["plot_ablation"]
+
+
+def plot_ablation(table: Sequence[dict], score: str = "test", ax: Axes | None = None,
+                  title: str = "Accuracy of each extension") -> Axes:
+    """Grouped bars: ``{tagset}_{score}`` (UPOS, XPOS) of each variant of an ablation table
+    (:func:`seqtag.experiments.ablation_results.aggregate`), the standard deviation over seeds as
+    error bars (zero for a single seed). Returns the ``Axes``."""
+    ax = _axes(ax, (9, 3.8))
+    names = [row["variant"] for row in table]
+    tagsets = [t for t in ("upos", "xpos") if f"{t}_{score}" in table[0]]
+    x = np.arange(len(names))
+    width = 0.8 / max(len(tagsets), 1)
+    for i, tagset in enumerate(tagsets):
+        means = [100 * row[f"{tagset}_{score}"] for row in table]
+        stds = [100 * row[f"{tagset}_{score}_std"] for row in table]
+        ax.bar(x + (i - (len(tagsets) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=tagset.upper())
+    low = min(100 * row[f"{t}_{score}"] for row in table for t in tagsets)
+    ax.set_ylim(max(0.0, low - 5), 100)
+    ax.set_xticks(x, names, rotation=20)
+    ax.set_xlabel("variant (baseline, one extension, all together)")
+    ax.set_ylabel(f"{score} accuracy (%)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return ax

@@ -91,3 +91,15 @@ def test_confusion_rows_are_normalised() -> None:
     _labelled(ax)
     shown = np.asarray(ax.images[0].get_array())
     np.testing.assert_allclose(shown.sum(1), [1.0, 1.0])
+
+
+def test_ablation_bars_one_per_variant_and_tagset() -> None:
+    from seqtag.plots import plot_ablation
+
+    table = [{"variant": v, "upos_test": a, "upos_test_std": 0.01, "xpos_test": a - 0.02, "xpos_test_std": 0.0}
+             for v, a in [("baseline", 0.90), ("all", 0.95)]]
+    ax = plot_ablation(table, title="t")
+    _labelled(ax)
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [88.0, 90.0, 93.0, 95.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "all"]
