@@ -1,0 +1,128 @@
+"""What the comparisons share: corpus splits, the dev-chosen epoch, results files, the command line.
+
+Rules every comparison here follows (the book's: a conclusion needs a run that carries it):
+
+- the epoch (the weights kept) is chosen on **dev**; **test** is scored once, with those weights;
+- a results file is written whole or not at all, after every finished part of a comparison (a
+  long run that stops keeps what it finished; :func:`read_results` lets it resume), and carries
+  the machine it ran on, the load before and after, and the schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seqtag.data import Sentence, load_ewt, tags_of
+from seqtag.io import save_results
+from seqtag.runtime import machine
+
+__all__ = [
+    "Splits",
+    "load_splits",
+    "keep_known_tags",
+    "choose_epoch",
+    "sentence_accuracy",
+    "load_average",
+    "write_results",
+    "read_results",
+    "parse_args",
+]
+
+Splits = tuple[list[Sentence], list[Sentence], list[Sentence]]
+
+
+def load_splits(
+    max_train: int | None, max_eval: int | None, data_dir: str | os.PathLike[str] | None = None
+) -> Splits:
+    """``(train, dev, test)`` of UD English EWT: the first ``max_train`` / ``max_eval`` sentences.
+
+    ``None`` keeps a whole split. The first sentences (not a random subset) so that a quick
+    schedule is cheap to describe; full schedules use everything.
+    """
+    train = load_ewt("train", data_dir)[:max_train]
+    dev = load_ewt("dev", data_dir)[:max_eval]
+    test = load_ewt("test", data_dir)[:max_eval]
+    return train, dev, test
+
+
+def keep_known_tags(
+    train: Sequence[Sentence], others: Sequence[Sentence], tagset: str
+) -> tuple[list[Sentence], int]:
+    """The sentences of ``others`` whose ``tagset`` tags all occur in ``train``, and how many were left out.
+
+    A tagger cannot predict a tag it never saw, and its vocabulary cannot even encode it; on all
+    of EWT nothing is left out (the count is stored), on a small quick subset a few sentences are.
+    """
+    known = {t for tags in tags_of(train, tagset) for t in tags}  # type: ignore[arg-type]
+    kept = [s for s in others if set(s.tags(tagset)) <= known]  # type: ignore[arg-type]
+    return kept, len(others) - len(kept)
+
+
+def choose_epoch(dev_scores: Sequence[float]) -> int:
+    """The epoch (1-based) whose dev score is highest; the earliest one on ties.
+
+    >>> choose_epoch([0.90, 0.93, 0.93, 0.92])
+    2
+    """
+    if not dev_scores:
+        raise ValueError("choose_epoch needs at least one epoch's dev score")
+    best = max(dev_scores)
+    return next(i for i, s in enumerate(dev_scores, start=1) if s == best)
+
+
+def sentence_accuracy(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> float:
+    """The fraction of sentences whose every tag is right.
+
+    >>> sentence_accuracy([["DT", "NN"], ["DT", "VB"]], [["DT", "NN"], ["DT", "NN"]])
+    0.5
+    """
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted sentences but {len(gold)} gold ones")
+    if not gold:
+        raise ValueError("sentence_accuracy needs at least one sentence")
+    return sum(list(p) == list(g) for p, g in zip(predicted, gold, strict=True)) / len(gold)
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages now (``None`` where the OS does not say)."""
+    return machine()["load_average"]
+
+
+def write_results(path: str | os.PathLike[str], payload: dict[str, Any], schedule: str) -> Path:
+    """Write ``payload`` with its ``machine`` record (:func:`seqtag.runtime.machine`), atomically."""
+    return save_results(path, payload, schedule=schedule, device="cpu")
+
+
+def read_results(path: str | os.PathLike[str] | None, schedule: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` already stored in ``path`` by the same schedule (for resuming), else ``{}``."""
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); delete it to start again") from None
+    return dict(stored.get("runs", {})) if stored.get("schedule") == schedule else {}
+
+
+def parse_args(prog: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``--full`` (else the quick schedule), ``--json PATH`` and ``--data DIR`` (default ``$SEQTAG_DATA``)."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--full", action="store_true", help="the full schedule (all of EWT); default: the quick one")
+    ap.add_argument("--json", metavar="PATH", help="write the results there (resuming the runs it already holds)")
+    ap.add_argument("--data", metavar="DIR", help="folder with the EWT .conllu files (default: $SEQTAG_DATA)")
+    args = ap.parse_args(argv)
+    if args.data is not None and not Path(args.data).is_dir():
+        ap.error(f"--data {args.data}: no such folder")
+    return args
+
+
+def log(message: str) -> None:
+    """One line on stderr, with the time: long runs write their progress to a log file."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
