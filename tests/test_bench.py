@@ -1,5 +1,6 @@
 """Tests for seqtag.bench: the FLOP formula, the timed samples and their padding, the exact
-flipped BiLSTM, ratios and targets, the report's JSON schema and the command line.
+flipped BiLSTM, ratios with their spread, targets, the rounds, the tagging speed, the report's
+JSON schema and machine record, and the command line.
 
 Everything runs on a tiny synthetic corpus with a tiny model and one thread; no timing is
 asserted (speed targets live in the benchmark's own output).
@@ -19,13 +20,15 @@ import pytest
 import torch
 from torch import nn
 
-from seqtag import bench
+from seqtag import bench, plots
 from seqtag.batching import BucketBatchSampler, padding_fraction, random_batches
+from seqtag.bench.timing import measure_rounds, relative_spread
+from seqtag.config import TrainConfig
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.vocab import PAD_ID
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"embedding_dim": 8, "hidden_size": 8, "threads": 1, "repeats": 1, "log": None}
+TINY = {"embedding_dim": 8, "hidden_size": 8, "threads": 1, "repeats": 1, "log": None, "tagging_time": 0.02}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,7 @@ def test_gemm_measurement_returns_a_rate() -> None:
 def test_synthetic_corpus_is_valid_and_long_tailed(corpus: bench.BenchCorpus) -> None:
     lengths = corpus.lengths
     assert len(corpus) == 240 and min(lengths) >= 1 and max(lengths) <= 40
-    assert sorted(lengths)[len(lengths) // 2] < sum(lengths) / len(lengths) + 5  # many short ones
+    assert sorted(lengths)[len(lengths) // 2] < sum(lengths) / len(lengths)  # long tail: median below mean
     assert all(int(w.min()) >= 1 and int(t.max()) < 6 for w, t in zip(corpus.words, corpus.tags, strict=True))
 
 
@@ -177,6 +180,59 @@ def test_ratios_from_hand_made_results() -> None:
     assert other["best_bucketed_packed_vs_per_sentence"] == {"ratio": 15.0, "batch_size": 32}
 
 
+def test_ratio_range_pairs_the_rounds() -> None:
+    fast = {**_row("bucketed_packed", 32, 0.0), "tokens": 100, "train_seconds": [1.0, 2.0, 1.0]}
+    slow = {**_row("random_padded", 32, 0.0), "tokens": 100, "train_seconds": [4.0, 4.0, 5.0]}
+    # per round: 4x, 2x, 5x
+    assert bench.ratio_range([fast, slow], "bucketed_packed", "random_padded", 32) == {
+        "min": 2.0, "max": 5.0, "rounds": 3}
+    other = {**slow, "train_seconds": [4.0, 4.0]}  # not timed in the same rounds
+    assert bench.ratio_range([fast, other], "bucketed_packed", "random_padded", 32) is None
+    assert bench.ratio_range([fast], "bucketed_packed", "random_padded", 32) is None
+    spreads = bench.ratio_spreads([fast, slow], 32)
+    assert spreads["bucketed_packed_vs_random_padded"]["max"] == 5.0
+    assert spreads["bucketed_packed_vs_per_sentence"] is None
+
+
+class _Clock:
+    """A stand-in runner whose training rounds take the given seconds, in order."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        self.planned, self.train_times, self.infer_times = list(seconds), [], []
+
+    def train_round(self) -> None:
+        self.train_times.append(self.planned.pop(0))
+
+    def infer_round(self) -> None:
+        self.infer_times.append(1.0)
+
+    def row(self) -> dict:
+        return {"rounds": len(self.train_times), "infer_rounds": len(self.infer_times)}
+
+
+def test_rounds_continue_while_they_spread_and_stop_at_the_limit() -> None:
+    assert relative_spread([1.0]) == 0.0 and relative_spread([1.0, 1.5, 2.0]) == pytest.approx(2 / 3)
+    steady, noisy = _Clock([1.0, 1.02, 9.0, 9.0]), _Clock([1.0, 2.0, 1.5, 1.5, 1.5, 1.5])
+    between = []
+    rows = measure_rounds([steady, noisy], repeats=2, max_repeats=4, spread_target=0.1,
+                          between=lambda: between.append(1))
+    assert rows == [{"rounds": 4, "infer_rounds": 2}] * 2  # noisy kept both going to the limit
+    assert len(between) == 4
+    calm = [_Clock([1.0, 1.05, 5.0]), _Clock([2.0, 2.1, 5.0])]
+    assert measure_rounds(calm, repeats=2, max_repeats=5, spread_target=0.1)[0]["rounds"] == 2
+
+
+def test_tagging_speed_counts_every_word(corpus: bench.BenchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # a 2-thread run would need 2 cores
+    out = bench.tagging_speed(corpus, threads=(1, 2), batch_size=64, min_time=0.02)
+    assert out["words"] == sum(corpus.lengths) and out["sentences"] == len(corpus)
+    assert [r["threads"] for r in out["runs"]] == [1]
+    run = out["runs"][0]
+    assert run["words_per_s"] == pytest.approx(out["words"] / run["median_s"]) and run["passes"] >= 1
+    assert out["device"] == "cpu" and "forward + decode" in out["model"] and "E=100, H=128" in out["model"]
+    assert torch.get_num_threads() == 1  # the Timer restores the thread setting
+
+
 def test_targets_are_met_missed_or_not_measured() -> None:
     fake = {"ratios": {"bucketed_packed_vs_per_sentence": 12.5, "bucketed_packed_vs_random_padded": 1.1,
                        "bucketed_packed_vs_random_packed": None},
@@ -210,6 +266,32 @@ def test_report_has_the_promised_schema(report: dict) -> None:
         assert r["correct"] == (r["strategy"] not in ("random_padded", "bucketed_padded"))
         assert len(r["train_seconds"]) == 1
     json.loads(json.dumps(report))  # JSON-able as it is
+
+
+def test_report_records_the_machine_and_both_padding_pools(report: dict, corpus: bench.BenchCorpus) -> None:
+    m = report["machine"]
+    for key in ("cpu", "cpu_count", "gpu", "torch", "load_average", "load_average_end", "nice", "schedule"):
+        assert key in m
+    assert m["cpu_count"] == os.cpu_count() and m["torch"] == torch.__version__ and m["gpu"] is None
+    assert len(m["load_average"]) == len(m["load_average_end"]) == 3 and m["nice"] == os.nice(0)
+    assert report["schedule"] == m["schedule"] == "full" and report["config"]["quick"] is False
+    padding, bs, lengths = report["padding"], report["ratio_batch_size"], corpus.lengths
+    assert padding["batch_size"] == bs and padding["benchmark_pool"]["pool_factor"] == 200
+    assert padding["benchmark_pool"]["bucketed"] == report["pad_fraction"]["bucketed"]
+    pool = TrainConfig().pool_factor
+    assert padding["training_pool"] == {
+        "pool_factor": pool, "random": report["pad_fraction"]["random"],
+        "bucketed": padding_fraction(BucketBatchSampler(lengths, bs, pool_factor=pool, seed=0).batches(), lengths)}
+    tagging = report["tagging"]
+    assert tagging["words"] == sum(lengths) and [r["threads"] for r in tagging["runs"]] == [
+        t for t in (1, 2) if t <= (os.cpu_count() or 1)]
+    text = bench.format_report(report)
+    assert "words/s" in text and f"training's pool of {pool} batches" in text
+    for key, rng in report["ratio_spread"].items():
+        if rng is not None:
+            assert rng["rounds"] == 1 and rng["min"] == pytest.approx(rng["max"])
+            value = {**report["ratios"], **report["other_ratios"]}[key]
+            assert rng["min"] == pytest.approx(value)  # one round: the range is the ratio itself
 
 
 def test_report_numbers_are_consistent(report: dict, corpus: bench.BenchCorpus) -> None:
@@ -251,7 +333,17 @@ def test_unidirectional_run_skips_the_flipped_model(corpus: bench.BenchCorpus) -
     assert [r["strategy"] for r in out["results"]] == ["per_sentence", "bucketed_padded"]
     assert all(r["correct"] and not r["bidirectional"] for r in out["results"])
     assert out["ratios"]["bucketed_packed_vs_per_sentence"] is None
-    assert torch.get_num_threads() >= 1
+
+
+def test_threads_are_set_for_the_run_and_restored(corpus: bench.BenchCorpus) -> None:
+    before = torch.get_num_threads()
+    asked = 2 if before != 2 else 1
+    out = bench.run_benchmark(corpus, device="cpu", batch_sizes=(8,), max_sentences=8, per_sentence_max=2,
+                              strategies=("per_sentence", "bucketed_packed"), tagging_threads=(),
+                              **{**TINY, "threads": asked})
+    assert out["threads"] == asked and out["machine"]["torch_threads"] == asked
+    assert torch.get_num_threads() == before
+    assert "tagging" not in out
 
 
 @pytest.mark.bad_input
@@ -272,19 +364,22 @@ def test_main_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = tmp_path / "sub" / "bench.json"
     args = parser.parse_args(["--synthetic", "80", "--device", "cpu", "--batch-sizes", "8", "--max-sentences",
                               "16", "--per-sentence-max", "4", "--repeats", "1", "--embedding-dim", "8",
-                              "--hidden-size", "8", "--threads", "1", "--unidirectional", "--json", str(out)])
+                              "--hidden-size", "8", "--threads", "1", "--unidirectional", "--tagging-threads", "1",
+                              "--tagging-time", "0.02", "--note", "a test", "--json", str(out)])
     assert args.bidirectional is False
     assert bench.main(args) == 0
     data = json.loads(out.read_text())
     assert data["config"]["bidirectional"] is False and data["config"]["batch_sizes"] == [8]
+    assert data["schedule"] == data["machine"]["schedule"] == "full" and data["note"] == "a test"
     assert "targets" in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["bench.json"]  # written atomically, nothing left over
 
 
 def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     cmd = [sys.executable, "-m", "seqtag.bench", "--quick", "--synthetic", "60", "--device", "cpu",
            "--batch-sizes", "4", "--max-sentences", "8", "--per-sentence-max", "4", "--repeats", "1",
-           "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--json", str(out)]
+           "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--tagging-threads", "--json", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
@@ -306,22 +401,23 @@ def test_plots_have_titles_and_labels(report: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = bench.plot_throughput(report)
+    ax = plots.plot_throughput(report)
     assert len(ax.lines) == len(bench.STRATEGIES + bench.EXTRA_STRATEGIES)  # per_sentence as a line too
-    ax2 = bench.plot_padding(report["pad_fraction_by_batch_size"])
+    ax2 = plots.plot_padding(report["pad_fraction_by_batch_size"], pool_factor=200)
     for a in (ax, ax2):
         assert a.get_title() and a.get_xlabel() and a.get_ylabel()
+    assert "pool of 200 batches" in ax2.get_title()
     plt.close("all")
 
 
-def test_busy_machine_warning() -> None:
+def test_busy_machine_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     cpu = torch.device("cpu")
-    cores = os.cpu_count() or 1
-    assert bench._busy_warning(cpu, 2, [cores + 1.0]) is not None  # more runnable work than cores
-    assert "--threads 1" in bench._busy_warning(cpu, 2, [cores + 1.0])
-    assert bench._busy_warning(cpu, 1, [cores + 1.0]) is None  # one thread does not spin-wait
-    assert bench._busy_warning(cpu, 2, [0.0]) is None or cores < 2
-    assert bench._busy_warning(torch.device("cuda"), 2, [cores + 1.0]) is None
+    warning = bench.busy_warning(cpu, 2, [1.0])  # 1 + 2 threads > 2 cores
+    assert warning is not None and "--threads 1" in warning and "1.0 on 2 cores" in warning
+    assert bench.busy_warning(cpu, 1, [3.0]) is None  # one thread does not spin-wait
+    assert bench.busy_warning(cpu, 2, [0.0]) is None  # an idle machine
+    assert bench.busy_warning(torch.device("cuda"), 2, [3.0]) is None
 
 
 def test_a_flipped_model_trains() -> None:
