@@ -67,12 +67,20 @@ from seqtag.bench.report import (
     speed_ratio,
     train_speed,
 )
-from seqtag.bench.run import EXTRA_STRATEGIES, FULL, QUICK, STRATEGIES, busy_warning, run_benchmark
+from seqtag.bench.run import (
+    BENCH_POOL_FACTOR,
+    EXTRA_STRATEGIES,
+    FULL,
+    QUICK,
+    STRATEGIES,
+    busy_warning,
+    run_benchmark,
+)
 from seqtag.bench.samples import prepare_batches, stratified_batches, timed_sample
 from seqtag.bench.timing import profile_train_step, tagging_speed
 
 __all__ = [
-    "STRATEGIES", "EXTRA_STRATEGIES", "QUICK", "FULL", "RATIO_KEYS", "TARGETS",
+    "STRATEGIES", "EXTRA_STRATEGIES", "QUICK", "FULL", "BENCH_POOL_FACTOR", "RATIO_KEYS", "TARGETS",
     "BenchCorpus", "ewt_corpus", "synthetic_corpus",
     "FlippedTagger", "reverse_padded",
     "flops_per_token", "measure_gemm_flops", "measure_peak_gemm",

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from seqtag.bench.corpus import synthetic_corpus
 from seqtag.bench.report import format_report
-from seqtag.bench.run import EXTRA_STRATEGIES, FULL, QUICK, STRATEGIES, run_benchmark
+from seqtag.bench.run import (
+    BENCH_POOL_FACTOR,
+    EXTRA_STRATEGIES,
+    FULL,
+    QUICK,
+    STRATEGIES,
+    run_benchmark,
+)
 from seqtag.bench.samples import MIN_BATCHES
 from seqtag.io import write_json
 
@@ -43,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU thread counts for the tagging speed (default 1 2; none: skip it)")
     parser.add_argument("--tagging-time", type=float, help="seconds of tagging per thread count at least "
                         f"(default {FULL['tagging_time']}, quick {QUICK['tagging_time']})")
-    parser.add_argument("--pool-factor", type=int, default=200,
-                        help="bucket pool size in batches for the timed samples (default 200)")
+    parser.add_argument("--pool-factor", type=int, default=BENCH_POOL_FACTOR,
+                        help=f"bucket pool size in batches for the timed samples (default {BENCH_POOL_FACTOR})")
     parser.add_argument("--min-batches", type=int, default=MIN_BATCHES,
                         help=f"timed batches per strategy at least (default {MIN_BATCHES})")
     parser.add_argument("--strategies", nargs="+", choices=STRATEGIES + EXTRA_STRATEGIES,

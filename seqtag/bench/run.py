@@ -23,7 +23,8 @@ from seqtag.config import TrainConfig
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import cpu_threads, machine, resolve_device
 
-__all__ = ["STRATEGIES", "EXTRA_STRATEGIES", "PADDED", "QUICK", "FULL", "run_benchmark", "busy_warning"]
+__all__ = ["STRATEGIES", "EXTRA_STRATEGIES", "PADDED", "QUICK", "FULL", "BENCH_POOL_FACTOR", "run_benchmark",
+           "busy_warning"]
 
 STRATEGIES: tuple[str, ...] = (
     "per_sentence",
@@ -41,6 +42,7 @@ QUICK: dict[str, Any] = {"batch_sizes": (8, 32, 128), "max_sentences": 512, "per
 FULL: dict[str, Any] = {"batch_sizes": (8, 32, 128), "max_sentences": 1024, "per_sentence_max": 256,
                         "repeats": 5, "max_repeats": 8, "tagging_time": 3.0}
 SPREAD_TARGET = 0.1
+BENCH_POOL_FACTOR = 200  # the timed samples' bucket pool, in batches (training's default is 50)
 
 
 def busy_warning(device: torch.device, threads: int, load: list[float] | None) -> str | None:
@@ -67,7 +69,7 @@ def run_benchmark(
     repeats: int | None = None,
     max_repeats: int | None = None,
     threads: int | None = None,
-    pool_factor: int = 200,
+    pool_factor: int = BENCH_POOL_FACTOR,
     min_batches: int = MIN_BATCHES,
     ratio_batch_size: int = 32,
     tagging_corpus: BenchCorpus | None = None,
@@ -155,7 +157,8 @@ def run_benchmark(
         if dev.type == "cuda":
             (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark,
              torch.backends.cuda.matmul.allow_tf32) = cudnn_flags
-    report["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    report["machine"]["load_average_end"] = ([round(x, 2) for x in os.getloadavg()]
+                                             if hasattr(os, "getloadavg") else None)
     report["config"].update(quick=quick, threads_requested=threads, max_repeats=max_repeats,
                             spread_target=SPREAD_TARGET, tagging_time=tagging_time)
     report["schedule"] = report["machine"]["schedule"] = "quick" if quick else "full"
