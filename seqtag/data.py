@@ -153,8 +153,13 @@ def _decode(raw: bytes, source: str, lineno: int) -> str:
     return text.rstrip("\r\n")
 
 
-def _parse_block(lines: list[str], first: int, source: str) -> tuple[Sentence | None, list[int]]:
-    """Parse one block of non-blank lines (comments + token lines) with the conllu package."""
+def _parse_block(
+    lines: list[str], first: int, source: str, tagset: str | None = None
+) -> tuple[Sentence | None, list[int]]:
+    """Parse one block of non-blank lines (comments + token lines) with the conllu package.
+
+    With ``tagset``, every word must have a tag in that column (not empty, not ``_``).
+    """
     token_rows = [k for k, line in enumerate(lines) if not line.lstrip().startswith("#")]
     if not token_rows:
         return None, []  # a comment-only block (e.g. a file header): nothing to tag
@@ -180,7 +185,10 @@ def _parse_block(lines: list[str], first: int, source: str) -> tuple[Sentence | 
     upos: list[str] = []
     xpos: list[str] = []
     word_rows: list[int] = []
+    ranges: list[tuple[int, int, int]] = []  # (line, first word, last word) of multi-word tokens
     for k, token in zip(token_rows, tokens, strict=True):
+        if isinstance(token["id"], tuple) and token["id"][1] == "-":
+            ranges.append((first + k, token["id"][0], token["id"][2]))
         if not isinstance(token["id"], int):
             continue  # 8-9 (multi-word token) or 8.1 (empty node): not a tagged word
         if token["id"] != len(words) + 1:
@@ -199,28 +207,51 @@ def _parse_block(lines: list[str], first: int, source: str) -> tuple[Sentence | 
         upos.append(token["upos"] or "_")
         xpos.append(token["xpos"] or "_")
         word_rows.append(k)
+        if tagset is not None and (upos if tagset == "upos" else xpos)[-1] == "_":
+            raise ConlluFormatError(
+                source,
+                first + k,
+                f"word {form!r} has no {tagset.upper()} tag (column {TAG_COLUMN[tagset] + 1} is "
+                f"{lines[k].split(chr(9))[TAG_COLUMN[tagset]]!r}); tag every word, or choose the other "
+                f"column with --tagset {'xpos' if tagset == 'upos' else 'upos'}",
+            )
     if not words:
         raise ConlluFormatError(
             source, first, "sentence has token lines but no word (only multi-word tokens or empty nodes)"
         )
+    for line, start, end in ranges:
+        if not 1 <= start < end <= len(words):
+            raise ConlluFormatError(
+                source,
+                line,
+                f"multi-word token {start}-{end} spans words {start} to {end}, but the sentence has "
+                f"{len(words)} word(s): the range and the word lines after it must match",
+            )
     sent_id = tokens.metadata.get("sent_id")
     return Sentence(words, upos, xpos, sent_id, first, tokens.metadata.get("text")), word_rows
 
 
-def iter_conllu(stream: BinaryIO | Iterable[bytes], source: str = "<stream>") -> Iterator[ConlluChunk]:
+def iter_conllu(
+    stream: BinaryIO | Iterable[bytes], source: str = "<stream>", tagset: TagsetName | None = None
+) -> Iterator[ConlluChunk]:
     """Read CoNLL-U incrementally, keeping every raw byte (for tools that rewrite one column).
 
     Args:
         stream: a binary file (or any iterable of ``bytes`` lines with their endings).
         source: the name used in error messages.
+        tagset: ``"upos"`` or ``"xpos"`` to require a tag in that column for every word (for
+            training and evaluating); ``None`` (default) accepts ``_`` (for tagging).
 
     Yields:
         :class:`ConlluChunk` objects; ``b"".join`` of all their ``lines`` is the input.
 
     Raises:
         ConlluFormatError: with ``source:line``: non-UTF-8 bytes, a malformed line, an empty
-            input, or an input without any sentence (e.g. only comments).
+            input, or an input without any sentence (e.g. only comments); with ``tagset``, a
+            word whose tag in that column is empty or ``_``.
     """
+    if tagset is not None and tagset not in TAG_COLUMN:
+        raise ValueError(f"tagset must be 'upos' or 'xpos', got {tagset!r}")
     block: list[bytes] = []
     start = 0
     lineno = 0
@@ -228,7 +259,7 @@ def iter_conllu(stream: BinaryIO | Iterable[bytes], source: str = "<stream>") ->
 
     def flush() -> ConlluChunk:
         text = [_decode(raw, source, start + k) for k, raw in enumerate(block)]
-        sentence, rows = _parse_block(text, start, source)
+        sentence, rows = _parse_block(text, start, source, tagset)
         return ConlluChunk(start, list(block), sentence, rows)
 
     for lineno, raw in enumerate(stream, start=1):
@@ -255,18 +286,24 @@ def iter_conllu(stream: BinaryIO | Iterable[bytes], source: str = "<stream>") ->
         )
 
 
-def read_conllu(path: str | os.PathLike[str]) -> list[Sentence]:
-    """All sentences of a CoNLL-U file.
+def read_conllu(path: str | os.PathLike[str], tagset: TagsetName | None = None) -> list[Sentence]:
+    """All sentences of any CoNLL-U file (multi-word tokens and empty nodes are skipped).
+
+    Args:
+        path: the file (UTF-8).
+        tagset: ``"upos"`` or ``"xpos"``: every word must have a tag in that column (what
+            training and evaluation need); ``None`` accepts untagged words.
 
     Raises:
         FileNotFoundError: no such file.
-        ConlluFormatError: the file is malformed; the message names the file and the line.
+        ConlluFormatError: the file is malformed, or (with ``tagset``) a word has no tag in that
+            column; the message names the file and the line (``file:line: problem``).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such CoNLL-U file")
     with path.open("rb") as f:
-        return [c.sentence for c in iter_conllu(f, str(path)) if c.sentence is not None]
+        return [c.sentence for c in iter_conllu(f, str(path), tagset) if c.sentence is not None]
 
 
 def format_conllu(sentence: Sentence) -> str:

@@ -120,6 +120,53 @@ def test_non_utf8_names_the_line(tmp_path: Path) -> None:
         read_conllu(path)
 
 
+@pytest.mark.parametrize(("tagset", "line", "column"), [("upos", 2, "column 4 is '_'"), ("xpos", 3, "column 5 is '_'")])
+@pytest.mark.bad_input
+def test_a_word_without_a_tag_in_the_chosen_column_names_file_and_line(
+    tmp_path: Path, tagset: str, line: int, column: str
+) -> None:
+    text = ("# sent_id = a\n" + ROW.format(i=1, form="Go", upos="_", xpos="VB") + "\n"
+            + ROW.format(i=2, form="now", upos="ADV", xpos="_") + "\n\n")
+    path = write(tmp_path, text.replace("\tADV\t_\t", "\tADV\t_\t") if tagset == "upos" else
+                 text.replace("\t_\tVB\t", "\tVERB\tVB\t"))
+    with pytest.raises(ConlluFormatError) as info:
+        read_conllu(path, tagset=tagset)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: word ") and column in message and "--tagset" in message
+    assert len(message.splitlines()) == 1
+    assert len(read_conllu(path)) == 1  # without a tagset, untagged words are fine (for tagging)
+
+
+def test_both_tag_columns_are_read_when_complete(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("\tGo\tGo\tVERB\t_", "\tGo\tGo\tVERB\tVB"))
+    assert tags_of(read_conllu(path, tagset="xpos"), "xpos") == [["PRP", "VBP", "RB", "."], ["VB"]]
+    assert [s.text for s in read_conllu(path, tagset="upos")] == ["I'm here.", None]
+    with pytest.raises(ValueError, match="tagset must be"):
+        read_conllu(path, tagset="pos")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mwt", "expected"),
+    [("1-3", "multi-word token 1-3 spans words 1 to 3, but the sentence has 2 word"),
+     ("2-3", "multi-word token 2-3 spans words 2 to 3, but the sentence has 2 word"), ("1-2x", "not a valid ID")],
+)
+@pytest.mark.bad_input
+def test_multiword_range_must_match_the_word_count(tmp_path: Path, mwt: str, expected: str) -> None:
+    text = (f"{mwt}\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n" + ROW.format(i=1, form="do", upos="AUX", xpos="VBP")
+            + "\n" + ROW.format(i=2, form="n't", upos="PART", xpos="RB") + "\n\n")
+    with pytest.raises(ConlluFormatError) as info:
+        read_conllu(write(tmp_path, text))
+    assert expected in str(info.value) and str(info.value).startswith(f"{tmp_path / 'x.conllu'}:1: ")
+
+
+@pytest.mark.bad_input
+def test_a_missing_column_names_file_and_line(tmp_path: Path) -> None:
+    row = ROW.format(i=1, form="Go", upos="VERB", xpos="VB")
+    path = write(tmp_path, "# c\n" + row.rsplit("\t", 1)[0] + "\n\n")  # 9 columns
+    with pytest.raises(ConlluFormatError, match=r"x\.conllu:2: expected 10 tab-separated columns, found 9"):
+        read_conllu(path, tagset="upos")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
