@@ -268,3 +268,78 @@ def plot_ablation(table: Sequence[dict], score: str = "test", ax: Axes | None = 
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+# --- the comparisons of chapters 9-11 (seqtag.experiments) ---------------------------------------
+
+__all__ += ["plot_model_bars", "plot_transition_scores", "plot_ddp_speed"]
+
+
+def plot_model_bars(runs: dict[str, dict], key: str, ylabel: str, title: str, percent: bool = False,
+                    errors: str | None = None, ax: Axes | None = None) -> Axes:
+    """Grouped bars of ``runs[f"{tagset}_{model}"][key]``: one group per tag set, one bar per model.
+
+    Args:
+        runs: ``{"upos_softmax": {...}, "upos_crf": {...}, ...}`` (``seqtag.experiments.crf_vs_softmax``).
+        key: the value to draw (``"test_accuracy"``, ``"unseen_bigrams"``...).
+        percent: draw ``100 * value``.
+        errors: a key holding each bar's error (e.g. a standard error), drawn as error bars.
+    """
+    ax = _axes(ax, (6.5, 3.5))
+    tagsets = sorted({r["tagset"] for r in runs.values()}, key=["upos", "xpos"].index)
+    models = list(dict.fromkeys(r["model"] for r in runs.values()))
+    scale = 100.0 if percent else 1.0
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(tagsets))
+    for i, model in enumerate(models):
+        rows = [runs[f"{t}_{model}"] for t in tagsets]
+        yerr = [scale * r[errors] for r in rows] if errors else None
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, [scale * r[key] for r in rows], width,
+                      yerr=yerr, capsize=3, label=model)
+        ax.bar_label(bars, fmt="%.2f" if percent else "%g", padding=2, fontsize=8)
+    if percent:
+        low = min(scale * r[key] for r in runs.values())
+        ax.set_ylim(max(0.0, low - 3), min(100.0, max(scale * r[key] for r in runs.values()) + 1.5))
+    ax.set_xticks(x, [t.upper() for t in tagsets])
+    ax.set_xlabel("tag set")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot_transition_scores(tags: Sequence[str], scores: Sequence[Sequence[float]],
+                           title: str = "Learned CRF transition scores", ax: Axes | None = None) -> Axes:
+    """Heat map of a CRF's transition scores ``scores[i][j]`` (tag ``j`` right after tag ``i``)."""
+    ax = _axes(ax, (6.0, 5.0))
+    m = np.asarray(scores, dtype=float)
+    if m.shape != (len(tags), len(tags)):
+        raise ValueError(f"scores must be {len(tags)} x {len(tags)} for {len(tags)} tags, got {m.shape}")
+    bound = float(np.abs(m).max()) or 1.0
+    image = ax.imshow(m, cmap="RdBu", vmin=-bound, vmax=bound)
+    ax.set_xticks(range(len(tags)), tags, rotation=90)
+    ax.set_yticks(range(len(tags)), tags)
+    ax.set_xlabel("next tag")
+    ax.set_ylabel("previous tag")
+    ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax)
+    return ax
+
+
+def plot_ddp_speed(runs: dict[str, dict], title: str = "Training speed", ax: Axes | None = None) -> Axes:
+    """Horizontal bars: the median tokens/s of each configuration, a dot per run
+    (``runs`` of :func:`seqtag.experiments.ddp_speed.run`, keyed ``"<config>#<round>"``)."""
+    ax = _axes(ax, (6.5, 3.0))
+    configs = list(dict.fromkeys(r["config"] for r in runs.values()))
+    labels = {"1x1": "1 process x 1 thread", "1x2": "1 process x 2 threads", "2x1": "2 processes x 1 thread"}
+    for i, name in enumerate(configs):
+        rates = sorted(r["tokens_per_second"] for r in runs.values() if r["config"] == name)
+        ax.barh(i, float(np.median(rates)), color="C0", alpha=0.6)
+        ax.plot(rates, [i] * len(rates), "o", color="black", markersize=4)
+    ax.set_yticks(range(len(configs)), [labels.get(c, c) for c in configs])
+    ax.set_xlabel("training tokens per second (bar: median; dots: runs)")
+    ax.set_ylabel("configuration")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return ax

@@ -103,3 +103,42 @@ def test_ablation_bars_one_per_variant_and_tagset() -> None:
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
     assert heights == [88.0, 90.0, 93.0, 95.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "all"]
+
+
+# --- the comparisons of chapters 9-11 -------------------------------------------------------------
+
+
+def test_model_bars_one_bar_per_tagset_and_model_with_errors() -> None:
+    from seqtag.plots import plot_model_bars
+
+    runs = {f"{t}_{m}": {"tagset": t, "model": m, "test_accuracy": a, "se": 0.002}
+            for (t, m), a in {("upos", "softmax"): 0.93, ("upos", "crf"): 0.94,
+                              ("xpos", "softmax"): 0.92, ("xpos", "crf"): 0.91}.items()}
+    ax = plot_model_bars(runs, "test_accuracy", "test accuracy (%)", "CRF vs softmax", percent=True, errors="se")
+    _labelled(ax)
+    heights = sorted(round(p.get_height(), 4) for p in ax.patches)
+    assert heights == [91.0, 92.0, 93.0, 94.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["UPOS", "XPOS"]
+    assert len(ax.containers) >= 2 and ax.get_legend() is not None
+
+
+def test_transition_scores_heat_map_checks_its_shape() -> None:
+    from seqtag.plots import plot_transition_scores
+
+    ax = plot_transition_scores(["DT", "NN"], [[0.0, 1.0], [-2.0, 0.5]])
+    _labelled(ax)
+    assert ax.images[0].get_array().shape == (2, 2) and ax.images[0].get_clim() == (-2.0, 2.0)
+    with pytest.raises(ValueError, match="2 x 2"):
+        plot_transition_scores(["DT", "NN"], [[0.0, 1.0]])
+
+
+def test_ddp_speed_bar_is_the_median_of_the_runs() -> None:
+    from seqtag.plots import plot_ddp_speed
+
+    runs = {"1x1#1": {"config": "1x1", "tokens_per_second": 100.0},
+            "1x1#2": {"config": "1x1", "tokens_per_second": 300.0},
+            "2x1#1": {"config": "2x1", "tokens_per_second": 150.0}}
+    ax = plot_ddp_speed(runs)
+    _labelled(ax)
+    assert [p.get_width() for p in ax.patches] == [200.0, 150.0]
+    assert sorted(x for line in ax.lines for x in line.get_xdata()) == [100.0, 150.0, 300.0]

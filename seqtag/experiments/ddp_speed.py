@@ -61,23 +61,28 @@ FULL = Schedule("full", train_size=0, dev_size=0, epochs=1, repeats=2)
 
 
 def command(processes: int, threads: int, batch_size: int, schedule: Schedule,
-            data_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """The command line of one run (``torchrun``'s module form when ``processes > 1``)."""
+            data_dir: str | os.PathLike[str] | None = None,
+            model_out: str | os.PathLike[str] | None = None) -> list[str]:
+    """The command line of one run (``torchrun``'s module form when ``processes > 1``);
+    ``model_out``: where rank 0 saves the trained tagger (``seqtag.tagger`` checkpoint)."""
     args = ["--train-size", str(schedule.train_size), "--dev-size", str(schedule.dev_size),
             "--epochs", str(schedule.epochs), "--seed", str(schedule.seed), "--device", "cpu",
             "--threads", str(threads), "--batch-size", str(batch_size), "--json"]
     if data_dir:
         args += ["--data-dir", str(data_dir)]
+    if model_out:
+        args += ["--out", str(model_out)]
     if processes == 1:
         return [sys.executable, "-m", "seqtag.distributed", *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
             "-m", "seqtag.distributed", *args]
 
 
-def launch(name: str, schedule: Schedule, data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def launch(name: str, schedule: Schedule, data_dir: str | os.PathLike[str] | None = None,
+           model_out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run configuration ``name`` once; return rank 0's log with its speed, wall time and load."""
     processes, threads, batch_size = CONFIGS[name]
-    cmd = command(processes, threads, batch_size, schedule, data_dir)
+    cmd = command(processes, threads, batch_size, schedule, data_dir, model_out)
     # PASSIVE: a thread waiting for its partner sleeps instead of spinning on a shared core.
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
     load_before = load_average()
@@ -124,8 +129,12 @@ def summary(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def run(schedule: Schedule, out: str | os.PathLike[str] | None = None,
-        data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Every configuration, ``schedule.repeats`` times; the file is rewritten after each run."""
+        data_dir: str | os.PathLike[str] | None = None,
+        model_out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Every configuration, ``schedule.repeats`` times; the file ``out`` is rewritten after each run.
+
+    ``model_out``: the first run with several processes also saves its trained tagger there.
+    """
     runs: dict[str, Any] = read_results(out, schedule.to_dict())
     names = list(CONFIGS)
     for round_ in range(schedule.repeats):
@@ -135,7 +144,8 @@ def run(schedule: Schedule, out: str | os.PathLike[str] | None = None,
                 log(f"{key}: stored, skipped")
                 continue
             log(f"{key}: launching")
-            runs[key] = launch(name, schedule, data_dir)
+            save = model_out if CONFIGS[name][0] > 1 and key.endswith("#1") else None
+            runs[key] = launch(name, schedule, data_dir, save)
             log(f"{key}: {runs[key]['tokens_per_second']:,.0f} tokens/s, {runs[key]['seconds_per_epoch']:.1f} s/epoch")
             if out is not None:
                 write_results(out, {"experiment": "ddp_speed", "schedule": schedule.to_dict(), "runs": runs,
