@@ -14,7 +14,7 @@ from torch import Tensor, nn
 if TYPE_CHECKING:  # only for annotations: batching sits left of losses
     from seqtag.batching import Batch
 
-__all__ = ["masked_cross_entropy", "masked_nll", "sequence_loss", "crf_nll", "Reduction"]
+__all__ = ["masked_cross_entropy", "masked_nll", "sequence_loss", "scores_loss", "crf_nll", "Reduction"]
 
 Reduction = Literal["token_mean", "sentence_mean", "sum", "none"]
 
@@ -90,10 +90,9 @@ def masked_nll(
 def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:
     """The training loss of a tagger on a labelled batch (what :mod:`seqtag.train` minimises).
 
-    Runs ``model(batch.words, batch.lengths, batch.chars)`` -> ``(B, T, C)`` logits and returns
-    their :func:`masked_cross_entropy` against ``batch.tags`` over ``batch.mask``. Models with
-    their own loss (a CRF's negative log-likelihood) get their branch here, so the training loop
-    never changes.
+    Runs ``model(batch.words, batch.lengths, batch.chars)`` -> ``(B, T, C)`` scores and returns
+    :func:`scores_loss` of them. To get the loss *and* the decoded tags from one forward pass
+    (evaluation), call the model once and use :func:`scores_loss` and ``model.decode``.
 
     Args:
         model: a :class:`seqtag.models.Tagger` (or any module with the same ``forward``).
@@ -106,11 +105,25 @@ def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_
     """
     if batch.tags is None:
         raise ValueError("sequence_loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
-    logits = model(batch.words, batch.lengths, batch.chars)
-    crf = getattr(model, "crf", None)  # a Tagger with config.crf=True (seqtag.crf.CRF)
+    return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction)
+
+
+def scores_loss(model: nn.Module, scores: Tensor, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:
+    """The loss of ``scores`` ``(B, T, C)`` (the model's output on ``batch``) against ``batch.tags``.
+
+    A model with a CRF (``model.crf`` not ``None``: :class:`seqtag.models.Tagger` with
+    ``config.crf``) gets its negative log-likelihood (:func:`crf_nll`), any other the
+    :func:`masked_cross_entropy`, both over ``batch.mask`` (bool ``(B, T)``, on the scores' device).
+
+    Raises:
+        ValueError: the batch has no tags.
+    """
+    if batch.tags is None:
+        raise ValueError("a loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
+    crf = getattr(model, "crf", None)
     if crf is not None:
-        return crf_nll(crf, logits, batch.tags, batch.mask, reduction)
-    return masked_cross_entropy(logits, batch.tags, batch.mask, reduction)
+        return crf_nll(crf, scores, batch.tags, batch.mask, reduction)
+    return masked_cross_entropy(scores, batch.tags, batch.mask, reduction)
 
 
 def crf_nll(

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from seqtag.losses import sequence_loss
+from seqtag.losses import scores_loss
 from seqtag.models import Tagger
 from seqtag.vocab import PAD_ID, UNK_ID, Vocab
 
@@ -89,38 +89,77 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequence[int] = (UNK_ID,)) -> Evaluation:
-    """Evaluate ``model`` on a labelled loader (batches with ``tags`` and ``index``).
+    """Evaluate ``model`` on a labelled loader.
 
-    ``unknown_ids`` are the word ids counted as out-of-vocabulary (``<unk>`` and its classes).
+    Args:
+        model: a :class:`~seqtag.models.Tagger` (put in eval mode here).
+        loader: yields :class:`~seqtag.batching.Batch` es with ``tags`` and ``index`` (CPU tensors;
+            they are moved to the model's device, ``non_blocking`` from pinned memory).
+        tags: the tag vocabulary the model was trained with (``len(tags) == model.config.num_tags``).
+        unknown_ids: word ids counted as out-of-vocabulary (``<unk>`` and its signature classes).
+
+    One forward pass per batch gives both the loss and the decoded tags (argmax, or Viterbi on
+    the same emissions with a CRF). Every count stays on the model's device until the end, where
+    one transfer brings them back: no host-device synchronisation per batch.
     """
+    if model.config.num_tags != len(tags):
+        raise ValueError(
+            f"the model has num_tags={model.config.num_tags} but the tag vocabulary has {len(tags)} "
+            "entries: pass the vocabulary the model was trained with"
+        )
     model.eval()
     device = next(model.parameters()).device
+    non_blocking = device.type == "cuda"
     unknown = torch.tensor(list(unknown_ids), dtype=torch.int64, device=device)
     c = len(tags)
-    confusion = torch.zeros(c, c, dtype=torch.int64)
-    oov_tokens = oov_correct = 0
-    loss_sum = 0.0
+    confusion = torch.zeros(c * c, dtype=torch.int64, device=device)
+    oov_counts = torch.zeros(2, dtype=torch.int64, device=device)  # OOV tokens, OOV correct
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    rows: list[Tensor] = []  # each batch's (B, T) predictions, flattened, still on the device
+    shapes: list[tuple[int, int]] = []
+    index: list[Tensor] = []  # CPU tensors: reading them never waits for the device
+    lengths: list[Tensor] = []
+    for batch in loader:
+        if batch.tags is None or batch.index is None:
+            raise ValueError("evaluate needs labelled batches with an index: build the dataset with tags")
+        batch = batch.to(device, non_blocking=non_blocking)
+        scores = model(batch.words, batch.lengths, batch.chars)  # (B, T, C): the one forward pass
+        loss_sum += scores_loss(model, scores, batch, reduction="sum").double()
+        pred = model.decode(scores, batch.mask)  # (B, T)
+        mask, gold = batch.mask, batch.tags
+        # pads add 0 at cell 0 (index_add_ has no data-dependent shape, unlike gold[mask])
+        cells = (gold * c + pred).masked_fill(~mask, 0).flatten()
+        confusion.index_add_(0, cells, mask.flatten().long())
+        oov = mask & torch.isin(batch.words, unknown)
+        oov_counts += torch.stack([oov.sum(), (pred.eq(gold) & oov).sum()])
+        rows.append(pred.flatten())
+        shapes.append(tuple(pred.shape))
+        index.append(batch.index)
+        lengths.append(batch.lengths)
+    # The one wait for the device in the whole evaluation: everything comes back in one tensor
+    # (the loss right after it, already computed by then).
+    flat = torch.cat([confusion, oov_counts, *rows]).cpu()
+    loss_total = float(loss_sum.cpu())
+    confusion_cpu, oov_cpu = flat[: c * c].view(c, c), flat[c * c : c * c + 2]
+    values = flat[c * c + 2 :].tolist()
+    order = torch.cat(index).tolist() if index else []
+    sizes = torch.cat(lengths).tolist() if lengths else []
     n = len(loader.dataset)  # type: ignore[arg-type]
     predictions: list[list[str]] = [[] for _ in range(n)]
-    for batch in loader:
-        batch = batch.to(device)
-        loss_sum += float(sequence_loss(model, batch, reduction="sum"))
-        pred = model.predict(batch.words, batch.lengths, batch.chars)
-        mask, gold = batch.mask, batch.tags
-        confusion += torch.bincount((gold[mask] * c + pred[mask]).cpu(), minlength=c * c).view(c, c)
-        oov = mask & torch.isin(batch.words, unknown)
-        oov_tokens += int(oov.sum())
-        oov_correct += int((pred.eq(gold) & oov).sum())
-        for row, i, length in zip(pred.cpu(), batch.index.tolist(), batch.lengths.tolist(), strict=True):
-            predictions[i] = tags.decode(row[:length])
-    tokens = int(confusion.sum())
-    real = confusion[1:, 1:]  # drop <pad>: never gold, never predicted
+    start, k = 0, 0
+    for b, t in shapes:  # plain Python lists from here on
+        for r in range(b):
+            predictions[order[k]] = tags.decode(values[start + r * t : start + r * t + sizes[k]])
+            k += 1
+        start += b * t
+    tokens = int(confusion_cpu.sum())
+    real = confusion_cpu[1:, 1:]  # drop <pad>: never gold, never predicted
     return Evaluation(
         tokens=tokens,
-        correct=int(confusion.diag().sum()),
-        oov_tokens=oov_tokens,
-        oov_correct=oov_correct,
-        loss=loss_sum / max(tokens, 1),
+        correct=int(confusion_cpu.diag().sum()),
+        oov_tokens=int(oov_cpu[0]),
+        oov_correct=int(oov_cpu[1]),
+        loss=loss_total / max(tokens, 1),
         confusion=real.clone(),
         labels=tags.itos[PAD_ID + 1 :],
         predictions=predictions,

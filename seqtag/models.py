@@ -227,14 +227,37 @@ class Tagger(nn.Module):
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions).
 
-        With ``config.crf`` the best whole sequence (Viterbi), else the best tag at each position.
+        One forward pass then :meth:`decode`. Inputs as for :meth:`forward`.
         """
-        logits = self.forward(words, lengths, chars)
-        logits[..., PAD_ID] = float("-inf")  # <pad> is never a prediction
+        scores = self.forward(words, lengths, chars)
         mask = torch.arange(words.size(1), device=words.device) < lengths.to(words.device)[:, None]
+        return self.decode(scores, mask)
+
+    @torch.no_grad()
+    def decode(self, scores: Tensor, mask: Tensor) -> Tensor:
+        """Best tag ids from this model's own ``scores`` (its :meth:`forward` output), ``(B, T)`` int64.
+
+        With ``config.crf`` the best whole sequence (Viterbi on the same emissions), else the best
+        tag at each position; ``<pad>`` is never predicted, and padded positions get ``PAD_ID``.
+        ``scores`` is not modified, so the same tensor can also give the loss
+        (:func:`seqtag.losses.scores_loss`): one forward pass for both.
+
+        Args:
+            scores: ``(B, T, C)`` float, on the model's device.
+            mask: ``(B, T)`` bool, ``True`` on real tokens, on the same device.
+        """
+        if scores.dim() != 3 or mask.shape != scores.shape[:2]:
+            raise ValueError(
+                f"scores must be (B, T, C) and mask (B, T), got {tuple(scores.shape)} and {tuple(mask.shape)}"
+            )
+        if mask.dtype != torch.bool:
+            raise ValueError(f"mask must be bool (True = real token), got {mask.dtype}")
+        no_pad = torch.zeros(scores.size(-1), dtype=torch.bool, device=scores.device)
+        no_pad[PAD_ID] = True
+        scores = scores.masked_fill(no_pad, float("-inf"))  # a new tensor: the caller's is kept
         if self.crf is not None:
-            return self.crf.viterbi(logits, mask, pad_value=PAD_ID)[0]
-        return logits.argmax(-1).masked_fill(~mask, PAD_ID)
+            return self.crf.viterbi(scores, mask, pad_value=PAD_ID)[0]
+        return scores.argmax(-1).masked_fill(~mask, PAD_ID)
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
