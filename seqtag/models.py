@@ -184,18 +184,29 @@ class Tagger(nn.Module):
         self.crf = CRF(c.num_tags, batch_first=True) if c.crf else None
 
     def load_pretrained(self, vectors: Tensor, found: Tensor | None = None) -> None:
-        """Copy ``(V, E)`` pretrained vectors into the embedding (rows where ``found`` is True)."""
+        """Copy ``(V, E)`` pretrained vectors into the word embedding; ``<pad>``'s row stays zero.
+
+        Args:
+            vectors: ``(V, E)`` float, any device, e.g. :func:`seqtag.embeddings.pretrained_matrix`'s
+                matrix, whose rows without a source vector are already random at the source's
+                scale: copy them all (the default) so that no row keeps ``nn.Embedding``'s N(0, 1).
+            found: optional ``(V,)`` bool: copy only these rows and keep the current values
+                elsewhere (not modified).
+        """
         weight = self.embedding.weight
         if vectors.shape != weight.shape:
             raise ValueError(
                 f"pretrained vectors {tuple(vectors.shape)} do not match the embedding "
                 f"{tuple(weight.shape)} (vocab_size, embedding_dim)"
             )
+        if found is not None and (found.dtype != torch.bool or found.shape != (len(vectors),)):
+            raise ValueError(f"found must be a ({len(vectors)},) bool mask, got {found.dtype} {tuple(found.shape)}")
         with torch.no_grad():
             # clone: found.cpu() is the caller's own tensor when it is already on the CPU
             rows = torch.ones(len(vectors), dtype=torch.bool) if found is None else found.cpu().clone()
             rows[PAD_ID] = False
             weight[rows.to(weight.device)] = vectors[rows].to(weight)
+            weight[PAD_ID] = 0.0
 
     def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         """Scores for every position.

@@ -100,8 +100,9 @@ def _fit(
     if cfg.embeddings:
         from seqtag.embeddings import pretrained_matrix  # optional extra; imported only when used
 
-        vectors, found = pretrained_matrix(words, cfg.embeddings, model_cfg.embedding_dim)
-        model.load_pretrained(vectors, found)
+        # every row: those the source lacks are random at the source's scale (not N(0, 1))
+        vectors, _found = pretrained_matrix(words, cfg.embeddings, model_cfg.embedding_dim, seed=cfg.seed)
+        model.load_pretrained(vectors)
     train_ds = result.dataset([s.words for s in train], tags_of(train, cfg.tagset))  # type: ignore[arg-type]
     sampler = BucketBatchSampler(
         train_ds.lengths, cfg.batch_size, max_tokens=cfg.max_tokens, pool_factor=cfg.pool_factor, seed=cfg.seed

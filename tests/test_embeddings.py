@@ -159,13 +159,11 @@ def test_loaded_into_the_tagger_frozen_or_fine_tuned(tiny: WordVectors, freeze: 
     vectors, found = pretrained_matrix(vocab, tiny)
     model = Tagger(TaggerConfig(len(vocab), 4, embedding_dim=3, hidden_size=4,
                                 freeze_embeddings=freeze))
-    before = model.embedding.weight.detach().clone()
-    found_before = found.clone()
-    model.load_pretrained(vectors, found)
+    model.load_pretrained(vectors)
     weight = model.embedding.weight.detach()
-    assert torch.equal(found, found_before)  # the caller's mask is not modified
-    assert torch.equal(weight[found], vectors[found])
-    assert torch.equal(weight[~found], before[~found])
+    assert torch.equal(weight, vectors)  # every row: unmatched ones are random at the source's scale
+    scale = float(tiny.vectors.std())
+    assert float(weight[~found][1:].abs().max()) < 5 * scale  # not nn.Embedding's N(0, 1) rows
     words = torch.tensor([[2, 3, 4]])
     model(words, torch.tensor([3])).sum().backward()
     grad = model.embedding.weight.grad
@@ -232,3 +230,27 @@ def test_fit_with_expand_vocab_tags_unseen_words_by_their_vectors(tmp_path: Path
     plain = fit(sents, sents, replace(config, expand_vocab=0), {"embedding_dim": 8, "hidden_size": 16},
                 progress=False)
     assert plain.tag(unseen) != expected  # without expansion both are <unk>, tagged alike
+
+
+def test_fit_gives_unmatched_rows_random_vectors_at_the_source_scale(tmp_path: Path) -> None:
+    """Rows the source lacks (<unk>, its signature classes, unknown words) start at the source's
+    scale, as documented, not at nn.Embedding's default N(0, 1)."""
+    from seqtag.config import TrainConfig
+    from seqtag.data import Sentence
+    from seqtag.train import fit
+
+    rng = np.random.default_rng(2)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    known = [f"w{a}{b}" for a in letters[:6] for b in letters[:5]]  # no digits: matched exactly
+    path = _write(tmp_path / "small.txt", {w: list(0.01 * rng.normal(size=8)) for w in known})
+    unknown = [f"x{w}" for w in known]  # in training, not in the source
+    sents = [Sentence([known[i], unknown[i], "."], ["NOUN", "VERB", "PUNCT"], ["NN", "VB", "."]) for i in range(30)]
+    config = TrainConfig(epochs=1, batch_size=8, lr=1e-12, min_freq=1, embeddings=str(path), device="cpu")
+    result = fit(sents, sents[:4], config, {"embedding_dim": 8, "hidden_size": 4, "freeze_embeddings": True},
+                 progress=False)
+    weight = result.model.embedding.weight.detach()
+    missing = [result.words.index(w) for w in [*unknown, ".", "<unk>"]]
+    assert float(weight[missing].std()) < 0.05  # the source's std is 0.01; N(0, 1) would give ~1
+    assert torch.equal(weight[PAD_ID], torch.zeros(8))
+    row = result.words.index(known[3])
+    np.testing.assert_allclose(weight[row].numpy(), read_glove_text(path).vectors[3], rtol=1e-6)
