@@ -182,8 +182,8 @@ def tagging_speed(
     prepared = prepare_batches(corpus, batches, torch.device("cpu"))
 
     def tag_all() -> None:
-        for words, lens, _, _ in prepared:
-            model.predict(words, lens)
+        for words, lens, mask, _ in prepared:
+            model.decode(model(words, lens), mask)
 
     runs = []
     with torch.inference_mode():
