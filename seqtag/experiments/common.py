@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ __all__ = [
 ]
 
 Splits = tuple[list[Sentence], list[Sentence], list[Sentence]]
+logger = logging.getLogger("seqtag.experiments")
 
 
 def load_splits(
@@ -118,11 +118,13 @@ def parse_args(prog: str, description: str, argv: Sequence[str] | None = None) -
     ap.add_argument("--json", metavar="PATH", help="write the results there (resuming the runs it already holds)")
     ap.add_argument("--data", metavar="DIR", help="folder with the EWT .conllu files (default: $SEQTAG_DATA)")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     if args.data is not None and not Path(args.data).is_dir():
         ap.error(f"--data {args.data}: no such folder")
     return args
 
 
 def log(message: str) -> None:
-    """One line on stderr, with the time: long runs write their progress to a log file."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """Progress of a long run, on the ``seqtag.experiments`` logger (:func:`parse_args` shows it on
+    stderr with the time; in a notebook it stays silent unless you configure logging)."""
+    logger.info(message)
