@@ -365,8 +365,10 @@ def expand_vocabulary(
         words_vocab: the trained vocabulary (``V`` entries).
         weight: ``(V, E)`` trained embedding weights (any device; the result is on the CPU).
         source: ``"glove50"``, a GloVe text file path, or loaded :class:`WordVectors`.
-        max_words: consider the first ``max_words`` source words (the most frequent, in GloVe);
-            words with digits are skipped (the vocabulary holds them as digit shapes).
+        max_words: consider the first ``max_words`` source rows (the most frequent, in GloVe);
+            words with digits are skipped (the vocabulary holds them as digit shapes). A word the
+            source lists twice is added once, with its first vector (first occurrence wins, as
+            everywhere in this module).
 
     Returns:
         ``(vocab, weight, stats)``: the vocabulary with the new words appended (old ids unchanged),
@@ -395,11 +397,14 @@ def expand_vocabulary(
     mapping, *_ = np.linalg.lstsq(x, y, rcond=None)  # (D + 1, E)
     residual = float(((x @ mapping - y) ** 2).sum())
     r2 = 1.0 - residual / max(float(((y - y.mean(0)) ** 2).sum()), 1e-12)
-    new = [w for w in wv.words[:max_words]
-           if w not in words_vocab and not any(ch.isdigit() for ch in w) and w not in (PAD, UNK)]
+    # dict.fromkeys: a word the source repeats is added once, with its first vector (wv.index)
+    new = list(dict.fromkeys(
+        w for w in wv.words[:max_words]
+        if w not in words_vocab and not any(ch.isdigit() for ch in w) and w not in (PAD, UNK)
+    ))
     new_rows = np.zeros((len(new), trained.shape[1]), dtype=np.float32)
     if new:
-        src = wv.vectors[[wv.index[w] for w in new]]
+        src = wv.vectors[[wv.index[w] for w in new]]  # index: the first occurrence of each word
         new_rows = (np.hstack([src, np.ones((len(new), 1), np.float32)]) @ mapping).astype(np.float32)
     vocab = Vocab([*words_vocab.itos[2:], *new], unk=True)
     out = torch.from_numpy(np.vstack([trained, new_rows]))

@@ -254,3 +254,22 @@ def test_fit_gives_unmatched_rows_random_vectors_at_the_source_scale(tmp_path: P
     assert torch.equal(weight[PAD_ID], torch.zeros(8))
     row = result.words.index(known[3])
     np.testing.assert_allclose(weight[row].numpy(), read_glove_text(path).vectors[3], rtol=1e-6)
+
+
+def test_expand_vocabulary_with_duplicate_source_words_keeps_the_first() -> None:
+    """Real vector files repeat words (GloVe 840B has case and Unicode variants that clash); the
+    first occurrence wins, as in WordVectors.index, and each word is added once."""
+    rng = np.random.default_rng(3)
+    words = [f"w{a}{b}" for a in "abcdefgh" for b in "abcdefgh"]  # 64 distinct words
+    vectors = rng.normal(size=(66, 4)).astype(np.float32)
+    source = WordVectors([*words[:50], "wnew", "wnew", *words[50:]], vectors, "dup")
+    vocab = Vocab(words[:40])
+    weight = torch.randn(len(vocab), 3)
+    new_vocab, new_weight, stats = expand_vocabulary(vocab, weight, source, max_words=66)
+    assert new_vocab.itos.count("wnew") == 1
+    assert stats["added"] == len(new_vocab) - len(vocab) == 64 - 40 + 1
+    # the same as a source without the second "wnew" row: the first occurrence was used
+    first_only = WordVectors([*words[:50], "wnew", *words[50:]], np.delete(vectors, 51, axis=0), "no dup")
+    again_vocab, again_weight, _ = expand_vocabulary(vocab, weight, first_only, max_words=65)
+    assert again_vocab.itos == new_vocab.itos
+    torch.testing.assert_close(new_weight, again_weight)
