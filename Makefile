@@ -9,10 +9,16 @@ ifneq ($(wildcard ../shared/data),)
 export SEQTAG_DATA ?= $(abspath ../shared/data)
 endif
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 export TQDM_DISABLE := 1
+# Figures: chapter kernels (papermill, nbval, colab-check) draw with ipykernel's inline backend so that
+# every figure is stored as image/png; only the unit tests, which store nothing, use Agg. Never export
+# MPLBACKEND=Agg for everything: the kernels inherit it and silently store no picture.
+INLINE := module://matplotlib_inline.backend_inline
+# Chapters that `make test` runs Colab-like (the full set: `make colab-check`, in the GitHub workflow).
+COLAB_FAST ?= 01 12
 
-.PHONY: venv book execute html html-strict test unit nbval lint browser gpu-check clean
+.PHONY: venv book execute html html-strict test unit nbval lint browser gpu-check colab-check \
+	colab-check-fast sync readme repo-url clean
 
 $(STAMP): requirements.txt pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,15 +44,20 @@ html-strict: venv
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going -q
 
-## make test: unit tests, nbval over every chapter, strict HTML build.
-test: venv lint unit nbval html-strict browser
+## make test: lint, unit tests, nbval over every chapter, strict HTML build, browser check, and
+## chapters $(COLAB_FAST) Colab-like (about 14 min on 2 cores; the full Colab run is `make colab-check`).
+test: venv lint unit nbval html-strict browser colab-check-fast
 	@echo "make test: all checks passed"
 
+## make lint: ruff, the generated README section and install cells in sync, actionlint on the workflows.
 lint: venv
-	$(BIN)/ruff check seqtag tests tools book
+	$(BIN)/ruff check seqtag tests tools book setup.py
+	$(BIN)/python tools/readme_results.py --check
+	$(BIN)/python tools/sync_install_cells.py --check
+	@$(BIN)/python tools/actionlint.py
 
 unit: venv
-	$(BIN)/python tools/pytest_ok_if_empty.py tests -q -m "not browser"
+	MPLBACKEND=Agg $(BIN)/python tools/pytest_ok_if_empty.py tests -q -m "not browser"
 
 ## make browser: open the built HTML in headless Chromium (installs Debian's chromium if root).
 browser: venv
@@ -57,14 +68,37 @@ browser: venv
 	$(BIN)/python tools/pytest_ok_if_empty.py tests/test_html.py -q -m browser
 
 nbval: venv
-	$(BIN)/python tools/pytest_ok_if_empty.py --nbval --nbval-current-env \
+	MPLBACKEND=$(INLINE) $(BIN)/python tools/pytest_ok_if_empty.py --nbval --nbval-current-env \
 		--nbval-sanitize-with book/nbval_sanitize.cfg --nbval-cell-timeout=1200 -p no:randomly book -q
 
-## make gpu-check: run every chapter with -p device cuda into a temporary folder.
+## make colab-check: every chapter as Colab runs it (fresh environment per chapter holding only
+## Colab's preinstalled packages, google.colab present, working directory elsewhere, the install cell
+## pointed at this checkout). One line per chapter with its time.
+colab-check: venv
+	$(BIN)/python tools/colab_check.py
+
+colab-check-fast: venv
+	$(BIN)/python tools/colab_check.py $(addprefix --only ,$(COLAB_FAST))
+
+## make gpu-check: run every chapter with -p device cuda into GPU_OUT (a temporary folder by default).
 gpu-check: venv
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 		'gpu-check: no CUDA device here (torch.cuda.is_available() is False)')"
-	$(BIN)/python tools/run_chapters.py --out "$$(mktemp -d)" -p device cuda
+	$(BIN)/python tools/run_chapters.py --keep-going --out "$${GPU_OUT:-$$(mktemp -d)}" -p device cuda
+
+## make sync: install cells (extras, URL, hidden tags) derived from each chapter; README generated part.
+sync: venv
+	$(BIN)/python tools/sync_install_cells.py
+	$(BIN)/python tools/readme_results.py
+
+readme: venv
+	$(BIN)/python tools/readme_results.py
+
+## make repo-url URL=https://github.com/you/your-fork : a fork's one command (config, cells, badges).
+repo-url: venv
+	@test -n "$(URL)" || { echo "usage: make repo-url URL=https://github.com/OWNER/REPO"; exit 2; }
+	$(BIN)/python tools/sync_install_cells.py --set-url "$(URL)"
+	$(BIN)/python tools/readme_results.py
 
 clean:
 	rm -rf _build
