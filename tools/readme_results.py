@@ -1,0 +1,298 @@
+"""The README's generated parts: the chapter list (with Colab badges) and the results section.
+
+    python tools/readme_results.py           # rewrite README.md between the markers
+    python tools/readme_results.py --check   # exit 1 when README.md and book/results/*.json disagree
+
+Both parts sit between markers (`<!-- chapters:start -->` ... `<!-- chapters:end -->`,
+`<!-- results:start -->` ... `<!-- results:end -->`) and are written only by this script: every number
+comes from a file under book/results/, and every machine is described as that file records it.
+Colab links are built from `_config.yml`'s `repository.url` and `branch`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+RESULTS = ROOT / "book" / "results"
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+# Files that hold numbers published elsewhere, not measured here: no machine record is expected.
+NOT_MEASURED = {"ewt_published"}
+MACHINE_KEYS = ("cpu", "cpu_count", "gpu", "torch", "load_average", "schedule")
+
+
+# ---------------------------------------------------------------------------------------------- util
+def load_all(folder: Path = RESULTS) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def times(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def machine_record(data: dict) -> dict:
+    """The machine a file records (`machine`, as seqtag.io.save_results writes it; older files keep
+    some of it in `environment` or at the top level: those are read too, never guessed)."""
+    rec: dict = {}
+    env = data.get("environment") or {}
+    if env:
+        rec.update({"cpu_count": env.get("cpus"), **{k: v for k, v in env.items() if k != "cpus"}})
+    for key in ("torch", "device", "threads"):
+        if key in data and not isinstance(data[key], dict):
+            rec.setdefault(key, data[key])
+    rec.update({k: v for k, v in (data.get("machine") or {}).items() if v is not None or k not in rec})
+    if "threads" in rec:
+        rec.setdefault("torch_threads", rec.pop("threads"))
+    return rec
+
+
+def missing_machine_keys(data: dict) -> list[str]:
+    """Keys of the machine record (`machine`) a measured results file lacks."""
+    rec = data.get("machine")
+    if not isinstance(rec, dict):
+        return ["machine"]
+    return [k for k in MACHINE_KEYS if k not in rec]
+
+
+def describe_machine(data: dict) -> str:
+    """One line: CPU model and cores, GPU, torch, threads, load, schedule, date, as recorded."""
+    rec = machine_record(data)
+    parts = []
+    cpu = rec.get("cpu") or "CPU model not recorded"
+    cores = rec.get("cpu_count")
+    parts.append(f"{cpu}, {cores} CPUs" if cores else cpu)
+    parts.append(f"GPU {rec['gpu']}" if rec.get("gpu") else ("no GPU" if "gpu" in rec else "GPU not recorded"))
+    parts.append(f"torch {rec['torch']}" if rec.get("torch") else "torch not recorded")
+    if rec.get("torch_threads"):
+        parts.append(f"torch threads: {rec['torch_threads']}")
+    load = rec.get("load_average")
+    parts.append(f"load {load[0]:.1f}" if isinstance(load, list) and load else "load not recorded")
+    schedule = rec.get("schedule")
+    if isinstance(schedule, dict):
+        schedule = schedule.get("name") or ", ".join(f"{k}={v}" for k, v in schedule.items())
+    if schedule is None and isinstance(data.get("config"), dict) and "quick" in data["config"]:
+        schedule = "quick" if data["config"]["quick"] else "full"
+    parts.append(f"schedule: {schedule}" if schedule else "schedule not recorded")
+    if rec.get("date"):
+        parts.append(str(rec["date"]))
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ chapters
+def chapter_links(config: dict | None = None) -> str:
+    config = config or yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = str(config["repository"]["url"]).rstrip("/")
+    branch = config["repository"].get("branch", "main")
+    slug = re.sub(r"^https://github\.com/", "", repo)
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_chapters
+
+    lines = ["| chapter | open in Colab |", "| --- | --- |"]
+    for nb in run_chapters.chapters():
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        title = next((ln[2:].strip() for c in cells if c["cell_type"] == "markdown"
+                      for ln in "".join(c["source"]).splitlines() if ln.startswith("# ")), nb.stem)
+        rel = nb.relative_to(ROOT).as_posix()
+        url = f"https://colab.research.google.com/github/{slug}/blob/{branch}/{rel}"
+        lines.append(f"| [{title}]({rel}) | [![Open In Colab]({BADGE})]({url}) |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- results
+def accuracy_rows(files: dict[str, dict]) -> list[str]:
+    rows = []
+    for name in ("ewt_upos", "ewt_xpos", "ewt_upos_plain"):
+        d = files.get(name)
+        if not d or "test" not in d:
+            continue
+        t = d["test"]
+        what = f"`python -m seqtag train`, preset {d.get('preset', '?')}"
+        if (d.get("tagger_config") or {}).get("unk_signatures") is False or name.endswith("_plain"):
+            what += ", one `<unk>` (no unknown-word classes)"
+        rows.append(
+            f"| {what} | {d.get('tagset', '?').upper()} | **{pct(t.get('accuracy'))}** | {pct(d.get('dev_accuracy'))} "
+            f"| {pct(t.get('iv_accuracy'), 1)} / {pct(t.get('oov_accuracy'), 1)} | {minutes(d.get('train_seconds'))} "
+            f"| `{name}.json` |"
+        )
+    best = files.get("ablation_best")
+    for r in (best or {}).get("results", []):
+        rows.append(
+            f"| `--preset best` (GloVe 50d, char-CNN, 2-layer BiLSTM, dropout) | {r['tagset'].upper()} "
+            f"| **{pct(r.get('test_accuracy'))}** | {pct(r.get('dev_accuracy'))} "
+            f"| {pct(r.get('test_iv_accuracy'), 1)} / {pct(r.get('test_oov_accuracy'), 1)} "
+            f"| {minutes(60 * r['minutes']) if r.get('minutes') is not None else 'n/a'} | `ablation_best.json` |"
+        )
+    if not rows:
+        return []
+    head = ["| model | tags | test | dev | known / unknown words (test) | training time | file |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    return head + rows
+
+
+def published_rows(files: dict[str, dict]) -> list[str]:
+    d = files.get("ewt_published")
+    if not d or not d.get("rows"):
+        return []
+    out = ["| published system | UD version | UPOS | XPOS | contextual embeddings |", "| --- | --- | --- | --- | --- |"]
+    for r in d["rows"]:
+        out.append(f"| {r['system']} | {r.get('ud_version', '?')} | {pct(r.get('upos'), 2)} | {pct(r.get('xpos'), 2)} "
+                   f"| {'yes' if r.get('contextual') else 'no'} |")
+    return out
+
+
+def bench_rows(files: dict[str, dict]) -> list[str]:
+    benches = {k: v for k, v in files.items() if k.startswith("bench_") and "ratios" in v}
+    if not benches:
+        return []
+    out = ["| file | device | vs per-sentence | vs random padded | vs random packed | padding random / bucketed "
+           "| roofline | targets met |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, d in benches.items():
+        r = d.get("ratios", {})
+        pad = d.get("pad_fraction", {})
+        targets = d.get("targets") or []
+        met = f"{sum(bool(t.get('met')) for t in targets)} of {len(targets)}" if targets else "n/a"
+        out.append(
+            f"| `{name}.json` | {d.get('device', '?')} | {times(r.get('bucketed_packed_vs_per_sentence'))} "
+            f"| {times(r.get('bucketed_packed_vs_random_padded'))} | {times(r.get('bucketed_packed_vs_random_packed'))} "
+            f"| {pct(pad.get('random'), 1)} / {pct(pad.get('bucketed'), 1)} | {pct(d.get('roofline_fraction'), 1)} "
+            f"| {met} |"
+        )
+    return out
+
+
+def ddp_rows(files: dict[str, dict]) -> list[str]:
+    d = files.get("ddp_speed")
+    if not d or not isinstance(d.get("summary"), dict):
+        return []
+    out = ["| processes x threads | runs | tokens/s | seconds per epoch | speed-up over 1x1 |", "| --- | --- | --- | --- | --- |"]
+    for name, r in d["summary"].items():
+        out.append(f"| {name} | {r.get('runs', '?')} | {r.get('tokens_per_second', 0):,.0f} "
+                   f"| {r.get('seconds_per_epoch', 0):.1f} | {times(r.get('speedup_over_1x1'))} |")
+    return out
+
+
+def target_lines(files: dict[str, dict]) -> list[str]:
+    out = []
+    for name, d in files.items():
+        if not name.startswith("bench_") or not d.get("targets"):
+            continue
+        items = []
+        for t in d["targets"]:
+            value = pct(t["value"], 1) if "fraction" in t["name"] else times(t["value"])
+            bound = pct(t["bound"], 0) if "fraction" in t["name"] else f"{t['bound']:g}x"
+            items.append(f"{t['what']} {t['op']} {bound}: {value}, {'met' if t.get('met') else '**not met**'}")
+        out.append(f"- `{name}.json`: " + "; ".join(items) + ".")
+    return out
+
+
+def tagging_lines(files: dict[str, dict]) -> list[str]:
+    out = []
+    for name, d in files.items():
+        tagging = d.get("tagging") if name.startswith("bench_") else None
+        if isinstance(tagging, dict):
+            nums = [f"{k.replace('_', ' ')} {v:,.0f}" for k, v in tagging.items() if isinstance(v, (int, float))]
+            if nums:
+                out.append(f"- tagging throughput, `{name}.json`: " + "; ".join(nums) + ".")
+    return out
+
+
+def results_section(files: dict[str, dict] | None = None) -> str:
+    files = load_all() if files is None else files
+    parts: list[str] = []
+    acc = accuracy_rows(files)
+    if acc:
+        parts += ["Accuracy on UD English EWT r2.16 test (the epoch chosen on dev):", "", *acc, ""]
+    pub = published_rows(files)
+    if pub:
+        parts += ["Published accuracies on EWT test, for comparison (`ewt_published.json`, copied from "
+                  "the sources it names, not measured here):", "", *pub, ""]
+    bench = bench_rows(files)
+    if bench:
+        parts += ["Training speed of bucketed + packed batches, at the batch size each file's `ratio_batch_size` "
+                  "names (`python -m seqtag bench`; padding: share of pad positions in the benchmark's pool of "
+                  "batches):", "", *bench, "", "Targets, as each file states and judges them:", "",
+                  *target_lines(files), ""]
+    ddp = ddp_rows(files)
+    if ddp:
+        sched = files["ddp_speed"].get("schedule") or {}
+        size = sched.get("train_size")
+        parts += [f"Data-parallel training (`ddp_speed.json`; {sched.get('epochs', '?')} epoch(s) per run on "
+                  f"{'all of EWT train' if size == 0 else f'{size} training sentences'}):", "", *ddp, ""]
+    tag = tagging_lines(files)
+    if tag:
+        parts += [*tag, ""]
+    parts += ["Where each file was measured (as it records it):", ""]
+    for name, d in files.items():
+        if name in NOT_MEASURED:
+            continue
+        parts.append(f"- `{name}.json`: {describe_machine(d)}")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------- README
+def replace_between(text: str, tag: str, body: str) -> str:
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {start} ... {end} markers")
+    note = f"<!-- generated by tools/readme_results.py from {'book/results/*.json' if tag == 'results' else '_config.yml and _toc.yml'}: do not edit -->"
+    return pattern.sub(lambda _: f"{start}\n{note}\n\n{body.rstrip()}\n\n{end}", text)
+
+
+def render(text: str, files: dict[str, dict] | None = None) -> str:
+    text = replace_between(text, "chapters", chapter_links())
+    return replace_between(text, "results", results_section(files))
+
+
+def check(text: str | None = None, files: dict[str, dict] | None = None) -> list[str]:
+    """Differences between README.md's generated parts and what the files say (one line each)."""
+    text = README.read_text(encoding="utf-8") if text is None else text
+    want = render(text, files)
+    if want == text:
+        return []
+    import difflib
+
+    diff = difflib.unified_diff(text.splitlines(), want.splitlines(), "README.md", "generated", lineterm="", n=0)
+    return [ln for ln in diff if ln.startswith(("+", "-")) and not ln.startswith(("+++", "---"))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 when README.md is stale")
+    args = ap.parse_args()
+    if args.check:
+        found = check()
+        if found:
+            print("README.md disagrees with book/results/*.json or _config.yml (run tools/readme_results.py):")
+            print("\n".join(found[:40]))
+            return 1
+        return 0
+    text = README.read_text(encoding="utf-8")
+    new = render(text)
+    if new != text:
+        README.write_text(new, encoding="utf-8")
+        print("README.md: generated sections rewritten")
+    else:
+        print("README.md: up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
