@@ -18,7 +18,7 @@ INLINE := module://matplotlib_inline.backend_inline
 COLAB_FAST ?= 01 12
 
 .PHONY: venv book execute html html-strict test unit nbval lint browser gpu-check colab-check \
-	colab-check-fast sync readme repo-url clean
+	colab-check-fast sync readme repo-url data ewt-key clean
 
 $(STAMP): requirements.txt pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,11 +80,24 @@ colab-check: venv
 colab-check-fast: venv
 	$(BIN)/python tools/colab_check.py $(addprefix --only ,$(COLAB_FAST))
 
-## make gpu-check: run every chapter with -p device cuda into GPU_OUT (a temporary folder by default).
+## make gpu-check: run every chapter with -p device cuda into GPU_OUT (a temporary folder by default),
+## with the GPU record (machine.json) and the chapter log; fails when any chapter fails on the GPU.
 gpu-check: venv
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 		'gpu-check: no CUDA device here (torch.cuda.is_available() is False)')"
-	$(BIN)/python tools/run_chapters.py --keep-going --out "$${GPU_OUT:-$$(mktemp -d)}" -p device cuda
+	@out="$${GPU_OUT:-$$(mktemp -d)}"; mkdir -p "$$out"; echo "gpu-check: writing to $$out"; \
+	$(BIN)/python -c "import sys; from seqtag.io import write_json; from seqtag.runtime import machine; \
+		write_json(sys.argv[1], machine('cuda'))" "$$out/machine.json" && \
+	$(BIN)/python tools/run_chapters.py --keep-going --out "$$out" -p device cuda 2>&1 | tee "$$out/chapters.log"; \
+	exit "$${PIPESTATUS[0]}"
+
+## make data: the EWT files, read from SEQTAG_DATA or downloaded once by the loader (sha256-checked).
+data: venv
+	$(BIN)/python -c "from seqtag.data import ewt_path; [print(ewt_path(s)) for s in ('train', 'dev', 'test')]"
+
+## make ewt-key: a cache key from the EWT files' sha256 (CI caches the download under it).
+ewt-key:
+	@python3 tools/ewt_key.py
 
 ## make sync: install cells (extras, URL, hidden tags) derived from each chapter; README generated part.
 sync: venv

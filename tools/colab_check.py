@@ -19,6 +19,7 @@ What "as Colab does" means here:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,6 +78,21 @@ def chapter_env(where: Path, base_site: Path, name: str, jupyter: Path) -> None:
     }))
 
 
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's stderr (and so the kernel's, which inherits it: pip's messages) to `path`."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def uncommitted() -> list[str]:
     """Files the git install will not carry: uncommitted changes in the package or its data."""
     out = subprocess.run(
@@ -121,13 +138,16 @@ def main() -> int:
             print(f"{nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb} (Colab-like) ...", end=" ", flush=True)
             work = tmp / nb.stem
             work.mkdir()
+            log = out / f"{nb.stem}.stderr.log"
             try:
-                chapter_env(tmp / f"venv-{nb.stem}", base_site, name, jupyter)
-                run_chapters.execute(nb, out / nb.name, {}, cwd=work, kernel=name)
+                with stderr_to(log):
+                    chapter_env(tmp / f"venv-{nb.stem}", base_site, name, jupyter)
+                    run_chapters.execute(nb, out / nb.name, {}, cwd=work, kernel=name)
             except Exception as exc:  # a failed cell (PapermillExecutionError), a missing picture, a failed venv
                 print(f"FAILED after {time.perf_counter() - start:.0f} s")
                 where = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else str(exc)
-                print(f"  {where}", file=sys.stderr, flush=True)
+                tail = [ln for ln in log.read_text(errors="replace").splitlines() if "is ignored: it is neither" not in ln]
+                print(f"  {where}", *[f"  | {ln}" for ln in tail[-15:]], sep="\n", file=sys.stderr, flush=True)
                 failed.append(nb.name)
                 if not args.keep_going:
                     break

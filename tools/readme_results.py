@@ -203,13 +203,26 @@ def target_lines(files: dict[str, dict]) -> list[str]:
 
 
 def tagging_lines(files: dict[str, dict]) -> list[str]:
+    """Tagging throughput, where a benchmark stored it (`tagging`: corpus, model, runs by threads)."""
     out = []
     for name, d in files.items():
-        tagging = d.get("tagging") if name.startswith("bench_") else None
-        if isinstance(tagging, dict):
-            nums = [f"{k.replace('_', ' ')} {v:,.0f}" for k, v in tagging.items() if isinstance(v, (int, float))]
-            if nums:
-                out.append(f"- tagging throughput, `{name}.json`: " + "; ".join(nums) + ".")
+        t = d.get("tagging") if name.startswith("bench_") else None
+        if isinstance(t, dict) and t.get("runs"):
+            runs = ", ".join(f"{r['words_per_s']:,.0f} words/s with {r['threads']} thread(s)" for r in t["runs"])
+            out.append(f"- `{name}.json`: tagging {t.get('corpus', '?')} on the CPU ({t.get('model', '?')}, "
+                       f"batches of {t.get('batch_size', '?')}): {runs}.")
+    return out
+
+
+def padding_lines(files: dict[str, dict]) -> list[str]:
+    """The bucketed pad fraction in the training loop's pool, where a benchmark stored it."""
+    out = []
+    for name, d in files.items():
+        tp = (d.get("padding") or {}).get("training_pool") if name.startswith("bench_") else None
+        if isinstance(tp, dict) and "bucketed" in tp:
+            out.append(f"- `{name}.json`: with training's pool of {tp.get('pool_factor', '?')} batches, bucketed "
+                       f"batches are {pct(tp['bucketed'], 1)} padding (the table: the benchmark's pool of "
+                       f"{d.get('config', {}).get('pool_factor', '?')}).")
     return out
 
 
@@ -235,9 +248,9 @@ def results_section(files: dict[str, dict] | None = None) -> str:
         size = sched.get("train_size")
         parts += [f"Data-parallel training (`ddp_speed.json`; {sched.get('epochs', '?')} epoch(s) per run on "
                   f"{'all of EWT train' if size == 0 else f'{size} training sentences'}):", "", *ddp, ""]
-    tag = tagging_lines(files)
-    if tag:
-        parts += [*tag, ""]
+    extra = padding_lines(files) + tagging_lines(files)
+    if extra:
+        parts += [*extra, ""]
     parts += ["Where each file was measured (as it records it):", ""]
     for name, d in files.items():
         if name in NOT_MEASURED:
