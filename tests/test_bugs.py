@@ -86,12 +86,18 @@ def test_silent_reproductions_state_the_wrong_result() -> None:
     assert registry.capture("random_init_hidden").endswith("same outputs: False")
     assert registry.capture("hidden_rows_unchecked") == (
         "(no error) a batch of 2 sentences returns h_n with 3 rows; the real rows are right: True; "
-        "the extra row is its initial state: False"
+        "the extra row is never written (all NaN when PyTorch fills uninitialized memory): True"
     )
     assert registry.capture("float_lengths").endswith("11 real words, 8 packed")
     assert registry.capture("all_padding_nan").endswith("loss = nan")
     assert registry.capture("mask_times_nan").endswith("loss = nan")
     assert registry.capture("nan_grad_after_log_softmax").endswith("first: 0")
+
+
+def test_hidden_rows_reproduction_restores_the_deterministic_setting() -> None:
+    assert not torch.are_deterministic_algorithms_enabled()
+    registry.capture("hidden_rows_unchecked")
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_capture_of_a_callable_and_of_an_unknown_id() -> None:
