@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,13 +134,14 @@ def _worker(rank: int, world_size: int, port: int, out: str) -> None:
                 optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
                 if mode == "global_mean":
                     ddp_step(wrapped, local, optimizer, cpu)
+                    # evaluate THIS model (the one the step made), not whichever the loop ends on
+                    results[f"{crf}-accuracy"] = evaluate(model, [local], cpu)
                 else:  # each rank's own token mean, averaged by DDP: the wrong weighting
                     optimizer.zero_grad()
                     loss = wrapped(local.words, local.lengths, local.tags, local.mask) / local.num_tokens
                     loss.backward()
                     optimizer.step()
                 results[f"{crf}-{mode}"] = {k: v.clone() for k, v in model.state_dict().items()}
-            results[f"{crf}-accuracy"] = evaluate(model, [local], cpu)
         sampler = DistributedBucketSampler(LENGTHS, 4)  # world size and rank from the group
         results["indices"] = [i for batch in sampler for i in batch]
         results["sum"] = all_reduce_sum([rank + 1, 10], cpu)
@@ -236,3 +238,76 @@ def test_command_line(capsys: pytest.CaptureFixture) -> None:
     assert (cfg.epochs, cfg.crf, cfg.train_size, cfg.batch_size) == (3, True, 100, DistConfig().batch_size)
     with pytest.raises(SystemExit):
         parse_args(["--epochs", "0"])
+
+
+# ---------------------------------------------------------------------------------------------
+# One process without torchrun: what the checkpoint records, and what the loop reads back per step
+
+
+def _single_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> DistConfig:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    write_tiny_corpus(tmp_path)
+    settings: dict = {"data_dir": str(tmp_path), "device": "cpu", "embedding_dim": 8, "hidden_size": 8,
+                      "json": True, "out": str(tmp_path / "model.pt"), **options}
+    return DistConfig(**settings)
+
+
+def test_checkpoint_holds_the_best_epoch_and_what_was_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dev accuracy falls after epoch 1: the checkpoint must hold epoch 1's weights, say so, and
+    describe the vocabulary it was built with (no unknown-word signatures)."""
+    import seqtag.distributed as distributed
+
+    cfg = _single_process(tmp_path, monkeypatch, epochs=3)
+    snapshots: list[dict[str, torch.Tensor]] = []
+    module = sys.modules[distributed.run.__module__]
+
+    def fake_evaluate(model, loader, device):  # noqa: ANN001, ANN202
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return [0.9, 0.5, 0.4][len(snapshots) - 1], 10
+
+    monkeypatch.setattr(module, "evaluate", fake_evaluate)
+    run(cfg)
+    trained = TrainedTagger.load(tmp_path / "model.pt")
+    assert trained.best_epoch == 1
+    assert trained.history["dev_accuracy"] == [0.9, 0.5, 0.4]
+    state = trained.model.state_dict()
+    assert all(torch.equal(state[k], snapshots[0][k]) for k in state)  # epoch 1's weights
+    assert not all(torch.equal(state[k], snapshots[2][k]) for k in state)
+    assert trained.train_config.unk_signatures is False  # the vocabulary was built without them
+    assert not any(w.startswith("<unk:") for w in trained.words.itos)
+    assert trained.train_config.patience == 0 and trained.train_config.expand_vocab == 0
+    # tagging with the loaded checkpoint looks words up the way training did
+    assert trained.tag([["w1", "w2"]])[0][0] in ("NOUN", "VERB")
+
+
+def test_training_loop_reads_the_device_once_per_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No all-reduce nor float() per step: the loss accumulates on the device, the global token
+    count of each step comes from the sampler (every rank knows every rank's batches)."""
+    import seqtag.distributed as distributed
+
+    reduce_calls: list[int] = []
+    reads: list[str] = []
+    for mod_name in {distributed.all_reduce_sum.__module__, distributed.run.__module__,
+                     distributed.ddp_step.__module__}:
+        module = sys.modules[mod_name]
+        original = module.all_reduce_sum
+        monkeypatch.setattr(module, "all_reduce_sum",
+                            lambda values, device, _o=original: reduce_calls.append(1) or _o(values, device))
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        original_method = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original_method, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            if "distributed" in sys._getframe(1).f_code.co_filename:
+                reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    counts = {}
+    for batch_size in (12, 2):  # 1 step per epoch, then 6 or more
+        reduce_calls.clear()
+        reads.clear()
+        log = run(_single_process(tmp_path, monkeypatch, epochs=2, batch_size=batch_size, out=""))
+        counts[batch_size] = (len(reduce_calls), len(reads), log["steps_per_epoch"])
+    assert counts[2][2] >= 6 * counts[12][2]
+    assert counts[2][:2] == counts[12][:2], counts  # syncs do not grow with the number of steps
