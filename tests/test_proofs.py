@@ -4,6 +4,9 @@
   the outputs and final states it gets when run alone, without padding.
 * Masking: :func:`seqtag.losses.masked_cross_entropy` equals an explicit loop over real tokens,
   gives padded positions exactly zero gradient, and gives 0 (not NaN) on an all-padding batch.
+* The logits get the gradient of a loss over the real tokens alone, whatever the pads hold (NaN
+  and inf included), for ``masked_cross_entropy`` and for the fix the bug index recommends,
+  :func:`seqtag.article.fixes.masked_nll_fixed`; the article's own formula agrees on finite scores.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from seqtag.article.fixes import article_loss_fixed, masked_nll_fixed
 from seqtag.batching import lengths_to_mask
 from seqtag.losses import masked_cross_entropy
 from seqtag.models import run_packed
@@ -189,3 +193,46 @@ def test_all_padding_batch_gives_zero_not_nan(batch: int, t: int, how: str) -> N
     assert loss.item() == 0.0
     loss.backward()
     assert bool((logits.grad == 0).all())
+
+
+GARBAGE = st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e30, -1e30, 0.0])
+
+
+def _logit_grad(loss_fn, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    scores = logits.detach().clone().requires_grad_(True)
+    loss = loss_fn(scores)
+    loss.backward()
+    assert scores.grad is not None
+    return loss.detach(), scores.grad
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=scored_batches(), garbage=GARBAGE, loss_name=st.sampled_from(["masked_cross_entropy", "masked_nll_fixed"]))
+def test_logits_get_the_gradient_of_the_real_tokens_alone_whatever_the_pads_hold(
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], garbage: float, loss_name: str
+) -> None:
+    logits, targets, mask = batch
+    loss_fn = {"masked_cross_entropy": masked_cross_entropy, "masked_nll_fixed": masked_nll_fixed}[loss_name]
+    poisoned = logits.masked_fill(~mask[..., None], garbage)
+    loss, grad = _logit_grad(lambda s: loss_fn(s, targets, mask), poisoned)
+    assert math.isclose(float(loss), _reference(logits, targets, mask, "token_mean"), rel_tol=1e-9, abs_tol=1e-9)
+    assert bool(torch.isfinite(grad).all()) and bool((grad[~mask] == 0).all())
+    if mask.any():  # the same gradient as a loss that never sees a pad
+        _, alone = _logit_grad(lambda s: F.cross_entropy(s[mask], targets[mask]), logits)
+        torch.testing.assert_close(grad, alone)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=scored_batches())
+def test_the_article_formula_fixed_agrees_on_finite_scores(
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> None:
+    logits, targets, mask = batch
+    if not mask.any():
+        return  # the article's formula divides 0 by 0 there: the bug index's all_padding_nan
+    # The article marks pads by the label <PAD> = 0: give every real token a label >= 1.
+    labels = (targets % (logits.size(-1) - 1) + 1).masked_fill(~mask, 0)
+    loss, grad = _logit_grad(lambda s: article_loss_fixed(F.log_softmax(s, -1), labels), logits)
+    fixed_loss, fixed_grad = _logit_grad(lambda s: masked_nll_fixed(s, labels, mask), logits)
+    torch.testing.assert_close(loss, fixed_loss)
+    torch.testing.assert_close(grad, fixed_grad)
