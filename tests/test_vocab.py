@@ -85,3 +85,23 @@ def test_normalize_word_keeps_case_and_maps_digits():
     assert normalize_word("Bieber") == "Bieber"
     assert normalize_word("1984") == normalize_word("2016") == "0000"
     assert normalize_word("3.5km") == "0.0km"
+
+
+def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "words.json"
+    Vocab(["old"]).save(path)
+    stale = tmp_path / "words.json.tmp"  # another writer's temporary file: not ours to touch
+    stale.write_text("someone else's")
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        Vocab(["new"]).save(path)
+    monkeypatch.undo()
+    assert Vocab.load(path) == Vocab(["old"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["words.json", "words.json.tmp"]
+    assert stale.read_text() == "someone else's"
