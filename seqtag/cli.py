@@ -1,13 +1,21 @@
 """The command line: ``python -m seqtag train|tag|evaluate|bench`` (``--help`` on each).
 
     python -m seqtag train --out upos.pt                    # EWT train, model chosen on EWT dev
+    python -m seqtag train --train my-train.conllu --dev my-dev.conllu --test my-test.conllu \\
+        --tagset xpos --out xpos.pt                         # any CoNLL-U files, either tag column
     python -m seqtag tag --model upos.pt input.conllu --out tagged.conllu
-    echo "I like green eggs ." | python -m seqtag tag --model upos.pt
-    python -m seqtag evaluate --model upos.pt en_ewt-ud-test.conllu --json
+    echo "I don't think it's too late." | python -m seqtag tag --model upos.pt --tokenize
+    python -m seqtag evaluate --model upos.pt my-test.conllu --json
+
+Every option is a field of a dataclass (:class:`~seqtag.config.TrainConfig`,
+:class:`~seqtag.models.TaggerConfig`, and the command dataclasses below) turned into an option by
+:mod:`seqtag.options`, so ``--help`` says what each one does from the field's own documentation.
+Options are never abbreviated (``--dev`` is not ``--device``).
 
 Errors in the input (a missing file, a malformed line, a checkpoint from another version) end
-the command with one line on stderr and a non-zero exit status; set ``SEQTAG_DEBUG=1`` for the
-traceback. Output files are written atomically: a failed command leaves no half-written file.
+the command with one line on stderr naming the file and line, and a non-zero exit status; set
+``SEQTAG_DEBUG=1`` for the traceback. Output files are written atomically: a failed command
+leaves no half-written file.
 """
 
 from __future__ import annotations
@@ -19,139 +27,23 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
-import typing
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import MISSING, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Literal
 
 from seqtag import __version__
+from seqtag.options import ArgumentParser, add_options, build
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "TrainCommand", "TagCommand", "EvaluateCommand"]
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
+EWT = Path("ewt")  # --test without a file: the EWT test split
 
 
 class CliError(Exception):
     """A problem to report in one line (no traceback)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (``prog: error: ...``), exit status 2."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-# --- options generated from the configuration dataclasses -----------------------------------
-
-_NOT_OPTIONS = {"vocab_size", "num_tags", "char_vocab_size"}  # sizes come from the data
-
-
-def _add_dataclass_options(
-    group: argparse._ArgumentGroup, cls: type, skip: set[str], defaults: dict[str, Any]
-) -> None:
-    """One ``--field-name`` per dataclass field (bools get ``--x/--no-x``, Literals get choices).
-
-    Defaults are suppressed, so ``args`` holds only what the user typed: that is layered over
-    the preset, which is layered over the dataclass defaults.
-    """
-    hints = typing.get_type_hints(cls)
-    for f in fields(cls):
-        if f.name in skip or f.name in _NOT_OPTIONS:
-            continue
-        skip.add(f.name)  # a name shared by both dataclasses gets one option
-        flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        args = typing.get_args(kind)
-        optional = type(None) in args
-        base = next((a for a in args if a is not type(None)), kind) if optional else kind
-        default = defaults.get(f.name, f.default)
-        help_text = f"(default: {default})" if default is not MISSING else None
-        if base is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
-        elif typing.get_origin(base) is typing.Literal:
-            group.add_argument(flag, choices=typing.get_args(base), default=argparse.SUPPRESS, help=help_text)
-        elif base in (int, float, str):
-            convert = _nullable(base) if optional else base
-            meta = f.name.split("_")[-1].upper()
-            group.add_argument(flag, type=convert, default=argparse.SUPPRESS, metavar=meta, help=help_text)
-
-
-def _nullable(base: type) -> Any:
-    def convert(text: str) -> Any:
-        return None if text.lower() in ("none", "null", "") else base(text)
-
-    convert.__name__ = base.__name__  # argparse names the type in its error messages
-    return convert
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m seqtag`` parser with its four subcommands."""
-    from seqtag.models import TaggerConfig
-    from seqtag.presets import preset
-    from seqtag.train import TrainConfig
-
-    parser = _Parser(prog="python -m seqtag", description="Train, apply and evaluate the seqtag POS tagger.")
-    parser.add_argument("--version", action="version", version=f"seqtag {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    train = sub.add_parser(
-        "train",
-        help="train a tagger on UD English EWT (train split; model chosen on dev)",
-        description="Train on UD English EWT train, keep the epoch with the best dev accuracy, write the "
-        "checkpoint. Options are layered: dataclass defaults < --preset < the options you type.",
-    )
-    train.add_argument("--out", required=True, type=Path, metavar="MODEL.pt", help="checkpoint to write")
-    train.add_argument("--data", type=Path, metavar="DIR", help="folder with the EWT files (default: $SEQTAG_DATA, else download)")
-    train.add_argument("--preset", default="default", help="named hyper-parameters from seqtag.presets (default: default)")
-    train.add_argument("--test", action="store_true", help="also evaluate the chosen model on EWT test")
-    train.add_argument("--results", type=Path, metavar="FILE.json", help="write the numbers (dev, test, time, history) as JSON")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
-    seen: set[str] = set()
-    defaults = preset("default")  # what `train` uses when neither --preset nor the option is given
-    _add_dataclass_options(
-        train.add_argument_group("training options (seqtag.train.TrainConfig)"), TrainConfig, seen, defaults
-    )
-    model_group = train.add_argument_group("model options (seqtag.models.TaggerConfig)")
-    model_group.add_argument("--char-cnn", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                             help="add character-CNN word features (default: off)")
-    _add_dataclass_options(model_group, TaggerConfig, seen, defaults)
-    train.set_defaults(func=cmd_train)
-
-    tag = sub.add_parser(
-        "tag",
-        help="tag CoNLL-U or plain text",
-        description="Tag CoNLL-U (the model's tag column is replaced, every other byte is kept) or plain "
-        "text (one whitespace-tokenized sentence per line; the output is CoNLL-U).",
-    )
-    tag.add_argument("--model", required=True, type=Path, metavar="MODEL.pt")
-    tag.add_argument("input", nargs="?", default="-", metavar="FILE|-", help="input file (default: - = stdin)")
-    tag.add_argument("--out", type=Path, metavar="FILE", help="output file, written atomically (default: stdout)")
-    tag.add_argument("--format", choices=("auto", "conllu", "text"), default="auto",
-                     help="input format (default: auto = CoNLL-U if the first line is a comment or a token line)")
-    tag.add_argument("--batch-size", type=_positive, default=256, metavar="N", help="sentences per batch (default: 256)")
-    _runtime_options(tag)
-    tag.set_defaults(func=cmd_tag)
-
-    ev = sub.add_parser("evaluate", help="token accuracy of a model on a CoNLL-U file",
-                        description="Compare the model's tags with the gold column of its tag set.")
-    ev.add_argument("--model", required=True, type=Path, metavar="MODEL.pt")
-    ev.add_argument("file", type=Path, metavar="FILE.conllu")
-    ev.add_argument("--json", action="store_true", help="print a JSON object (accuracy, tokens, oov_accuracy, ...)")
-    ev.add_argument("--per-tag", action="store_true", help="also print precision/recall/F1 per tag")
-    ev.add_argument("--batch-size", type=_positive, default=256, metavar="N")
-    _runtime_options(ev)
-    ev.set_defaults(func=cmd_evaluate)
-
-    bench = sub.add_parser("bench", help="speed benchmark (seqtag.bench); 'bench --help' for its options",
-                           add_help=False, prefix_chars="\0")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
-    bench.set_defaults(func=cmd_bench)
-    return parser
 
 
 def _positive(text: str) -> int:
@@ -161,55 +53,186 @@ def _positive(text: str) -> int:
     return value
 
 
-def _runtime_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda... (default: auto)")
-    p.add_argument("--threads", type=_positive, default=1, metavar="N",
-                   help="PyTorch CPU threads (default: 1, robust on shared CPUs)")
+def _opt(text: str, **more: Any) -> dict[str, Any]:
+    return {"help": text, **more}
+
+
+_FILE = {"metavar": "FILE", "show_default": False}
+_MODEL = _opt("checkpoint written by 'train'", metavar="MODEL.pt")
+_DEVICE = _opt("where the model runs: auto (CUDA if available), cpu, cuda or cuda:N")
+_THREADS = _opt("PyTorch CPU threads (1 is robust on shared CPUs)", type=_positive, metavar="N")
+_BATCH = _opt("sentences per batch", type=_positive, metavar="N")
+
+
+@dataclass
+class TrainCommand:
+    """What ``train`` reads and writes (the hyper-parameters are TrainConfig and TaggerConfig)."""
+
+    out: Path = field(metadata=_opt("checkpoint to write (atomically; the best epoch's model)", metavar="MODEL.pt"))
+    train: Path | None = field(default=None, metadata=_opt(
+        "training sentences: any CoNLL-U file (needs --dev; default: EWT train)", **_FILE))
+    dev: Path | None = field(default=None, metadata=_opt(
+        "CoNLL-U file on which the best epoch is chosen (default: EWT dev)", **_FILE))
+    test: Path | None = field(default=None, metadata=_opt(
+        "also evaluate the chosen model on this CoNLL-U file once; --test alone: EWT test", const=EWT, **_FILE))
+    data: Path | None = field(default=None, metadata=_opt(
+        "folder with the EWT files (default: $SEQTAG_DATA, else download)", metavar="DIR", show_default=False))
+    preset: str = field(default="default", metadata=_opt(
+        "named hyper-parameters from seqtag.presets, layered: dataclass defaults < preset < typed options"))
+    results: Path | None = field(default=None, metadata=_opt(
+        "also write the numbers (dev, test, time, history, options) as JSON", metavar="FILE.json", show_default=False))
+    quiet: bool = field(default=False, metadata=_opt("no progress bars or per-epoch lines"))
+    char_cnn: bool = field(default=False, metadata=_opt("add character-CNN features to each word (model option)"))
+
+
+@dataclass
+class TagCommand:
+    """The options of ``tag``."""
+
+    model: Path = field(metadata=_MODEL)
+    input: str = field(default="-", metadata=_opt("input file; - is standard input", positional=True, metavar="FILE|-"))
+    out: Path | None = field(default=None, metadata=_opt(
+        "output file, written atomically (default: standard output)", **_FILE))
+    format: Literal["auto", "conllu", "text"] = field(default="auto", metadata=_opt(
+        "input format: conllu (the tag column is replaced, every other byte kept), text (one sentence "
+        "per line; CoNLL-U out), auto (CoNLL-U if the first line is a comment or a token line)"))
+    tokenize: bool = field(default=False, metadata=_opt(
+        "text input: split each line into EWT tokens (seqtag.tokenize: don't -> do n't, late. -> late .) "
+        "instead of at spaces; each sentence's '# text =' keeps the line as typed"))
+    batch_size: int = field(default=256, metadata=_BATCH)
+    device: str = field(default="auto", metadata=_DEVICE)
+    threads: int = field(default=1, metadata=_THREADS)
+
+
+@dataclass
+class EvaluateCommand:
+    """The options of ``evaluate``."""
+
+    model: Path = field(metadata=_MODEL)
+    file: Path | None = field(default=None, metadata=_opt(
+        "gold CoNLL-U file, any name (default: EWT test); the model's tag column must be filled",
+        positional=True, **_FILE))
+    data: Path | None = field(default=None, metadata=_opt(
+        "folder with the EWT files when no FILE is given (default: $SEQTAG_DATA, else download)",
+        metavar="DIR", show_default=False))
+    json: bool = field(default=False, metadata=_opt("print a JSON object (accuracy, tokens, oov_accuracy, ...)"))
+    per_tag: bool = field(default=False, metadata=_opt("also print precision, recall and F1 per tag"))
+    batch_size: int = field(default=256, metadata=_BATCH)
+    device: str = field(default="auto", metadata=_DEVICE)
+    threads: int = field(default=1, metadata=_THREADS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m seqtag`` parser with its four subcommands (no abbreviated options)."""
+    from seqtag.config import TrainConfig
+    from seqtag.models import TaggerConfig
+    from seqtag.presets import preset
+
+    parser = ArgumentParser(prog="python -m seqtag", description="Train, apply and evaluate the seqtag POS tagger.")
+    parser.add_argument("--version", action="version", version=f"seqtag {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    train = sub.add_parser(
+        "train", help="train a tagger on CoNLL-U files (default: UD English EWT), the epoch chosen on dev",
+        description="Train on CoNLL-U files (default: UD English EWT train/dev), keep the epoch with the "
+        "best dev accuracy, write the checkpoint. Options are layered: dataclass defaults < --preset < "
+        "the options you type; each option's shown default is the 'default' preset's.",
+    )
+    defaults = preset("default")  # what `train` uses when neither --preset nor the option is given
+    seen: set[str] = set()
+    add_options(train.add_argument_group("files and run"), TrainCommand, defaults=defaults, seen=seen)
+    add_options(train.add_argument_group("training options (seqtag.config.TrainConfig)"), TrainConfig,
+                defaults=defaults, seen=seen)
+    add_options(train.add_argument_group("model options (seqtag.models.TaggerConfig)"), TaggerConfig,
+                defaults=defaults, seen=seen | {"vocab_size", "num_tags", "char_vocab_size"})  # from the data
+    train.set_defaults(func=cmd_train)
+
+    tag = sub.add_parser("tag", help="tag CoNLL-U, plain text, or raw text (--tokenize)",
+                         description="Tag CoNLL-U (the model's tag column is replaced, every other byte "
+                         "is kept) or text (one sentence per line; the output is CoNLL-U, one block per "
+                         "line with its '# source = FILE:LINE' and '# text =').")
+    add_options(tag, TagCommand)
+    tag.set_defaults(func=cmd_tag)
+
+    ev = sub.add_parser("evaluate", help="token accuracy of a model on a CoNLL-U file",
+                        description="Compare the model's tags with the gold column of its tag set.")
+    add_options(ev, EvaluateCommand)
+    ev.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="speed benchmark (seqtag.bench); 'bench --help' for its options",
+                           add_help=False, prefix_chars="\0")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
 
 
 # --- train ------------------------------------------------------------------------------------
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from seqtag.data import load_ewt
-    from seqtag.presets import preset
-    from seqtag.train import TrainConfig, fit, split_overrides
+def _corpus(path: Path | None, split: str, data: Path | None, tagset: str) -> list[Any]:
+    """Sentences of a user's CoNLL-U file (tag column checked), else of the EWT ``split``."""
+    from seqtag.data import load_ewt, read_conllu
 
-    reserved = {"command", "func", "argv", "out", "data", "preset", "test", "results", "quiet"}
-    typed = {k: v for k, v in vars(args).items() if k not in reserved}
+    if path is None or path == EWT:
+        return load_ewt(split, data)  # type: ignore[arg-type]
+    return read_conllu(path, tagset=tagset)  # type: ignore[arg-type]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from seqtag.config import TrainConfig, split_overrides
+    from seqtag.models import TaggerConfig
+    from seqtag.options import typed_values
+    from seqtag.presets import preset
+    from seqtag.train import fit
+
+    run = build(TrainCommand, args)
+    typed = {**typed_values(args, TrainConfig), **typed_values(args, TaggerConfig)}
+    if "char_cnn" in vars(args):
+        typed["char_cnn"] = run.char_cnn
     try:
-        overrides = {**preset(args.preset), **typed}
+        overrides = {**preset(run.preset), **typed}
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
     model_options, train_options = split_overrides(overrides)
     config = TrainConfig(**train_options)
-    _check_writable(args.out, "--out")
-    if args.results is not None:
-        _check_writable(args.results, "--results")
-    train, dev = load_ewt("train", args.data), load_ewt("dev", args.data)
-    test = load_ewt("test", args.data) if args.test else None
+    if run.train is not None and run.dev is None:
+        raise CliError(f"--train {run.train} needs --dev FILE: the epoch is chosen on a dev set of the same kind")
+    for path, option in [(run.out, "--out"), (run.results, "--results")]:
+        if path is not None:
+            _check_writable(path, option)
+    train = _corpus(run.train, "train", run.data, config.tagset)
+    dev = _corpus(run.dev, "dev", run.data, config.tagset)
+    test = _corpus(run.test, "test", run.data, config.tagset) if run.test is not None else None
     start = time.perf_counter()
+
     def report(epoch: int, history: dict[str, list[float]]) -> None:
-        if not args.quiet:
+        if not run.quiet:
             print(f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, dev accuracy "
                   f"{history['dev_accuracy'][-1]:.4f} ({history['seconds'][-1]:.0f} s)", file=sys.stderr, flush=True)
 
-    result = fit(train, dev, config, model_options, checkpoint=args.out, progress=not args.quiet, on_epoch=report)
+    result = fit(train, dev, config, model_options, checkpoint=run.out, progress=not run.quiet, on_epoch=report)
     seconds = time.perf_counter() - start
-    dev_acc = max(result.history["dev_accuracy"])
+    # The saved model's own dev accuracy: after vocabulary expansion (--expand-vocab) it differs
+    # from the best epoch's number in the history, which was measured before the expansion.
+    dev_ev = result.evaluate(dev)
     epochs_run = len(result.history["dev_accuracy"])
-    print(f"dev accuracy {dev_acc:.4f} ({config.tagset}, best epoch {result.best_epoch} of {epochs_run}) "
-          f"in {seconds:.0f} s; wrote {args.out}")
+    print(f"dev accuracy {dev_ev.accuracy:.4f} ({config.tagset}, best epoch {result.best_epoch} of {epochs_run}"
+          f"{', after vocabulary expansion' if config.embeddings and config.expand_vocab else ''}) "
+          f"in {seconds:.0f} s; wrote {run.out}")
     numbers: dict[str, Any] = {
         "command": " ".join(["python -m seqtag", *args.argv]),
         "seqtag_version": __version__,
+        "files": {name: str(path) if path is not None else f"EWT {name}"
+                  for name, path in [("train", run.train), ("dev", run.dev), ("test", run.test)]
+                  if name != "test" or path is not None},
         "tagset": config.tagset,
-        "preset": args.preset,
-        "dev_accuracy": dev_acc,
+        "preset": run.preset,
+        "dev_accuracy": dev_ev.accuracy,
+        "dev_accuracy_best_epoch": max(result.history["dev_accuracy"]),
         "best_epoch": result.best_epoch,
         "epochs_run": epochs_run,
         "train_seconds": seconds,
-        "train_sentences": config.max_sentences or len(train),
+        "train_sentences": min(config.max_sentences or len(train), len(train)),
         "parameters": result.model.num_parameters(),
         "tagger_config": result.model.config.to_dict(),
         "train_config": config.to_dict(),
@@ -220,10 +243,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         numbers["test"] = ev.summary()
         print(f"test accuracy {ev.accuracy:.4f} on {ev.tokens} tokens "
               f"(OOV {ev.oov_accuracy:.4f} on {ev.oov_tokens}, in-vocabulary {ev.iv_accuracy:.4f})")
-    if args.results is not None:
-        with _atomic_output(args.results, binary=False) as out:
-            json.dump(numbers, out, indent=2, sort_keys=True)
-            out.write("\n")
+    if run.results is not None:
+        from seqtag.io import save_results
+
+        save_results(run.results, numbers, device=config.device)
     return 0
 
 
@@ -233,30 +256,36 @@ _TOKEN_LINE = re.compile(rb"^\d+([.-]\d+)?\t")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from seqtag.train import cpu_threads
+    from seqtag.runtime import cpu_threads
+    from seqtag.tagger import tag_conllu_lines, tag_text_lines
 
-    tagger = _load(args.model, args.device)
-    source = "<stdin>" if args.input == "-" else args.input
-    if args.input != "-":
-        path = Path(args.input)
+    opts: TagCommand = build(TagCommand, args)
+    tagger = _load(opts.model, opts.device)
+    source = "<stdin>" if opts.input == "-" else opts.input
+    if opts.input != "-":
+        path = Path(opts.input)
         if not path.is_file():
             raise CliError(f"{path}: no such input file")
-        if args.out is not None and args.out.exists() and os.path.samefile(path, args.out):
-            raise CliError(f"--out {args.out} is the input file: tag never overwrites its input; choose another name")
-    if args.out is not None:
-        _check_writable(args.out, "--out")
+        if opts.out is not None and opts.out.exists() and os.path.samefile(path, opts.out):
+            raise CliError(f"--out {opts.out} is the input file: tag never overwrites its input; choose another name")
+    if opts.out is not None:
+        _check_writable(opts.out, "--out")
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        stream: BinaryIO = (sys.stdin.buffer if args.input == "-"
-                            else stack.enter_context(open(args.input, "rb")))  # noqa: SIM115
-        lines, fmt = _sniff(iter(stream), args.format)
-        out = stack.enter_context(_atomic_output(args.out, binary=True))
-        with cpu_threads(args.threads):
-            tag_stream = _tag_conllu if fmt == "conllu" else _tag_text
-            sentences, tokens = tag_stream(tagger, lines, str(source), out, args.batch_size)
+        stream: BinaryIO = (sys.stdin.buffer if opts.input == "-"
+                            else stack.enter_context(open(opts.input, "rb")))  # noqa: SIM115
+        lines, fmt = _sniff(iter(stream), "text" if opts.tokenize and opts.format == "auto" else opts.format)
+        if opts.tokenize and fmt == "conllu":
+            raise CliError("--tokenize splits raw text; CoNLL-U input is already split into words (drop --tokenize)")
+        out = stack.enter_context(_output(opts.out))
+        with cpu_threads(opts.threads):
+            if fmt == "conllu":
+                sentences, tokens = tag_conllu_lines(tagger, lines, out, str(source), opts.batch_size)
+            else:
+                sentences, tokens = tag_text_lines(tagger, lines, out, str(source), opts.batch_size, opts.tokenize)
     seconds = time.perf_counter() - start
-    print(f"tagged {sentences} sentences, {tokens} tokens ({fmt}) in {seconds:.2f} s "
-          f"({tokens / max(seconds, 1e-9):.0f} tokens/s)", file=sys.stderr)
+    print(f"tagged {sentences} sentences, {tokens} tokens ({fmt}{', tokenized' if opts.tokenize else ''}) in "
+          f"{seconds:.2f} s ({tokens / max(seconds, 1e-9):.0f} tokens/s)", file=sys.stderr)
     return 0
 
 
@@ -273,95 +302,35 @@ def _sniff(lines: Iterator[bytes], fmt: str) -> tuple[Iterator[bytes], str]:
     return itertools.chain(seen, lines), ("text" if fmt == "auto" else fmt)
 
 
-def _batched(items: Iterable[Any], size: int, weight: Any) -> Iterator[list[Any]]:
-    """Group ``items`` so that each group holds ``size`` weighted items (the last may hold fewer)."""
-    group: list[Any] = []
-    count = 0
-    for item in items:
-        group.append(item)
-        count += weight(item)
-        if count >= size:
-            yield group
-            group, count = [], 0
-    if group:
-        yield group
-
-
-def _tag_conllu(tagger: Any, lines: Iterator[bytes], source: str, out: IO[bytes], batch_size: int) -> tuple[int, int]:
-    from seqtag.data import TAG_COLUMN, iter_conllu
-
-    column = TAG_COLUMN[tagger.tagset]
-    sentences = tokens = 0
-    chunks = iter_conllu(lines, source)
-    for group in _batched(chunks, batch_size, lambda c: c.sentence is not None):
-        labelled = [c for c in group if c.sentence is not None]
-        predicted = iter(tagger.tag([c.sentence.words for c in labelled]))
-        for chunk in group:
-            if chunk.sentence is not None:
-                for row, tag in zip(chunk.word_rows, next(predicted), strict=True):
-                    cols = chunk.lines[row].split(b"\t")
-                    cols[column] = tag.encode("utf-8")
-                    chunk.lines[row] = b"\t".join(cols)
-                sentences, tokens = sentences + 1, tokens + len(chunk.word_rows)
-            out.writelines(chunk.lines)
-    return sentences, tokens
-
-
-def _text_sentences(lines: Iterator[bytes], source: str) -> Iterator[tuple[int, str]]:
-    for lineno, raw in enumerate(lines, start=1):
-        try:
-            text = raw.decode("utf-8").removeprefix("\ufeff") if lineno == 1 else raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CliError(f"{source}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x}); convert the input to UTF-8") from None
-        if text.strip():
-            yield lineno, text.strip()
-
-
-def _tag_text(tagger: Any, lines: Iterator[bytes], source: str, out: IO[bytes], batch_size: int) -> tuple[int, int]:
-    from seqtag.data import Sentence, format_conllu
-
-    sentences = tokens = 0
-    for group in _batched(_text_sentences(lines, source), batch_size, lambda _: 1):
-        words = [text.split() for _, text in group]
-        for (lineno, _), ws, tags in zip(group, words, tagger.tag(words), strict=True):
-            sentences += 1
-            tokens += len(ws)
-            blank = ["_"] * len(ws)
-            upos, xpos = (tags, blank) if tagger.tagset == "upos" else (blank, tags)
-            out.write(format_conllu(Sentence(ws, upos, xpos, sent_id=str(sentences), line=lineno)).encode("utf-8"))
-    if sentences == 0:
-        raise CliError(f"{source}: no sentence to tag (the input is empty or blank)")
-    return sentences, tokens
-
-
 # --- evaluate ---------------------------------------------------------------------------------
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqtag.data import read_conllu
-    from seqtag.train import cpu_threads
+    from seqtag.runtime import cpu_threads
 
-    tagger = _load(args.model, args.device)
-    sentences = read_conllu(args.file)
+    opts: EvaluateCommand = build(EvaluateCommand, args)
+    tagger = _load(opts.model, opts.device)
+    sentences = _corpus(opts.file, "test", opts.data, tagger.tagset)
+    name = str(opts.file) if opts.file is not None else "EWT test"
     for s in sentences:
-        for tag, word in zip(s.tags(tagger.tagset), s.words, strict=True):  # type: ignore[arg-type]
+        for tag, word in zip(s.tags(tagger.tagset), s.words, strict=True):
             if tag not in tagger.tags or tag == "<pad>":
                 raise CliError(
-                    f"{args.file}:{s.line}: gold {tagger.tagset.upper()} tag {tag!r} (word {word!r}) is not one of "
+                    f"{name}:{s.line}: gold {tagger.tagset.upper()} tag {tag!r} (word {word!r}) is not one of "
                     f"the model's {len(tagger.tags) - 1} tags; is the file tagged with {tagger.tagset}?"
                 )
-    with cpu_threads(args.threads):
-        ev = tagger.evaluate(sentences, args.batch_size)
-    if args.json:
+    with cpu_threads(opts.threads):
+        ev = tagger.evaluate(sentences, opts.batch_size)
+    if opts.json:
         report: dict[str, Any] = {**ev.summary(), "tagset": tagger.tagset, "sentences": len(sentences),
-                                  "file": str(args.file), "model": str(args.model)}
-        if args.per_tag:
+                                  "file": name, "model": str(opts.model)}
+        if opts.per_tag:
             report["per_tag"] = ev.per_tag()
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     print(f"{tagger.tagset} accuracy {ev.accuracy:.4f} on {ev.tokens} tokens "
           f"(OOV {ev.oov_accuracy:.4f} on {ev.oov_tokens} tokens, in-vocabulary {ev.iv_accuracy:.4f})")
-    if args.per_tag:
+    if opts.per_tag:
         print(f"{'tag':<8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
         for tag, s in ev.per_tag().items():
             print(f"{tag:<8} {s['precision']:9.4f} {s['recall']:7.4f} {s['f1']:7.4f} {s['support']:8d}")
@@ -376,7 +345,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from seqtag import bench
     except ImportError as exc:
         raise CliError(f"the bench command needs seqtag.bench, which cannot be imported here ({exc})") from None
-    parser = _Parser(prog="python -m seqtag bench", description=(bench.__doc__ or "").strip().splitlines()[0])
+    parser = ArgumentParser(prog="python -m seqtag bench", description=(bench.__doc__ or "").strip().splitlines()[0])
     bench.add_arguments(parser)
     result = bench.main(parser.parse_args(args.rest))
     return int(result or 0)
@@ -386,7 +355,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _load(path: Path, device: str) -> Any:
-    from seqtag.train import TrainedTagger
+    from seqtag.tagger import TrainedTagger
 
     return TrainedTagger.load(path, device=device)
 
@@ -400,24 +369,17 @@ def _check_writable(path: Path, option: str) -> None:
 
 
 @contextlib.contextmanager
-def _atomic_output(path: Path | None, binary: bool) -> Iterator[Any]:
-    """Write to ``path`` through a temporary file renamed at the end (stdout when ``path`` is None)."""
-    from seqtag.train import default_file_mode
-
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
+    """``path`` written atomically (:func:`seqtag.io.atomic_write`), or stdout when ``None``."""
     if path is None:
-        yield sys.stdout.buffer if binary else sys.stdout
-        (sys.stdout.buffer if binary else sys.stdout).flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
         return
+    from seqtag.io import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            yield f
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        yield f
 
 
 def _one_line(exc: BaseException) -> str:

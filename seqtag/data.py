@@ -306,14 +306,19 @@ def read_conllu(path: str | os.PathLike[str], tagset: TagsetName | None = None) 
         return [c.sentence for c in iter_conllu(f, str(path), tagset) if c.sentence is not None]
 
 
-def format_conllu(sentence: Sentence) -> str:
+def format_conllu(sentence: Sentence, comments: dict[str, str] | None = None) -> str:
     """One sentence as a CoNLL-U block (comment lines, 10-column word lines, a blank line).
 
-    Columns other than ID, FORM, UPOS and XPOS are ``_``. ``sent_id`` becomes a comment, and so
-    does the text (the words joined by spaces).
+    Columns other than ID, FORM, UPOS and XPOS are ``_``. ``sent_id`` becomes a comment, then
+    ``comments`` (``# key = value``, e.g. where the sentence came from), then the text:
+    ``sentence.text`` when set (the raw text the words were split from), else the words joined
+    by spaces.
     """
     lines = [f"# sent_id = {sentence.sent_id}"] if sentence.sent_id else []
-    lines.append(f"# text = {' '.join(sentence.words)}")
+    for key, value in (comments or {}).items():
+        lines.append(f"# {key} = {' '.join(str(value).split())}")
+    text = sentence.text if sentence.text is not None else " ".join(sentence.words)
+    lines.append(f"# text = {' '.join(text.split())}")
     for i, (word, upos, xpos) in enumerate(zip(sentence.words, sentence.upos, sentence.xpos, strict=True), 1):
         if not word or any(c in word for c in "\t\n\r"):
             raise ValueError(f"word {i} of sentence {sentence.sent_id!r} is empty or holds a tab/newline: {word!r}")

@@ -26,8 +26,10 @@ field type                             option
 
 Optional metadata keys besides ``help``: ``metavar``; ``type`` (a converter that replaces the
 one derived from the annotation, e.g. one that rejects negatives); ``positional=True`` (an
-argument without ``--``, optional when the field has a default); ``cli=False`` (not an option:
-sizes that come from the data, for example).
+argument without ``--``, optional when the field has a default); ``const`` (the value of the
+option given without a value: ``--test`` alone vs ``--test FILE``); ``show_default=False``
+(the help says itself what happens by default); ``cli=False`` (not an option: sizes that come
+from the data, for example).
 
 Defaults are *suppressed*: the namespace holds only what the user typed, so the caller can layer
 ``dataclass defaults < preset < typed options`` (:func:`typed_values`, :func:`build`).
@@ -221,13 +223,15 @@ def add_options(
         kwargs = _option_kwargs(cls, f, hints[f.name])
         default = _default_of(f, defaults)
         text = field_help(cls, f.name)
-        if default is not dataclasses.MISSING:
+        if default is not dataclasses.MISSING and f.metadata.get("show_default", True):
             text += f" (default: {_show(default)})"
         kwargs["help"] = text.replace("%", "%%")
         if "action" not in kwargs:
             kwargs["metavar"] = f.metadata.get("metavar", f.name.split("_")[-1].upper())
         if "choices" in kwargs and "metavar" not in f.metadata:
             kwargs.pop("metavar")
+        if "const" in f.metadata:
+            kwargs.update(nargs="?", const=f.metadata["const"])
         if f.metadata.get("positional"):
             if default is not dataclasses.MISSING:
                 kwargs["nargs"] = "?" if kwargs.get("nargs") != "+" else "*"

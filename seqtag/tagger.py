@@ -1,5 +1,15 @@
 """A trained tagger: the model with its vocabularies and configurations; save, load, tag.
 
+The Python API a notebook user reaches for::
+
+    import seqtag
+    tagger = seqtag.load("upos.pt")
+    tagger.tag("Is it too late now to say sorry?")
+    # [('Is', 'AUX'), ('it', 'PRON'), ('too', 'ADV'), ('late', 'ADJ'), ('now', 'ADV'), ...]
+    tagger.tag_batch(["I don't think so.", "Me neither."])       # one list of pairs per text
+    tagger.tag([["I", "do", "n't", "think", "so", "."]])          # words already split: tags only
+
+Raw text is split into EWT tokens by :func:`seqtag.tokenize.tokenize` (``don't`` -> ``do n't``).
 :func:`load` (also ``seqtag.load``) reads a checkpoint written by :meth:`TrainedTagger.save`.
 A checkpoint holds only plain Python values and tensors, so it loads with
 ``torch.load(..., weights_only=True)``. This module never imports the training loop.
@@ -8,10 +18,10 @@ A checkpoint holds only plain Python values and tensors, so it loads with
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, overload
 
 import torch
 from torch import Tensor
@@ -20,14 +30,14 @@ from torch.utils.data import DataLoader
 from seqtag import __version__
 from seqtag.batching import BucketBatchSampler, TaggingDataset, collate, encode_chars
 from seqtag.config import CHECKPOINT_FORMAT, CheckpointError, TrainConfig
-from seqtag.data import Sentence, tags_of
+from seqtag.data import TAG_COLUMN, Sentence, format_conllu, iter_conllu, tags_of
 from seqtag.io import write_with
 from seqtag.metrics import Evaluation, evaluate
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import resolve_device
 from seqtag.vocab import UNK_ID, Vocab, lookup_forms
 
-__all__ = ["TrainedTagger", "load"]
+__all__ = ["TrainedTagger", "load", "tag_conllu_lines", "tag_text_lines"]
 
 
 @dataclass
@@ -72,16 +82,79 @@ class TrainedTagger:
         sampler = BucketBatchSampler(dataset.lengths, size, shuffle=False)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
-    def tag(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
-        """Predicted tags for ``N`` word lists, in the input order (lists of tag strings)."""
+    @overload
+    def tag(self, text: str, batch_size: int | None = None, tokenizer: Callable[[str], list[str]] | None = None
+            ) -> list[tuple[str, str]]: ...
+
+    @overload
+    def tag(self, text: Sequence[Sequence[str]], batch_size: int | None = None,
+            tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]: ...
+
+    def tag(
+        self,
+        text: str | Sequence[Sequence[str]],
+        batch_size: int | None = None,
+        tokenizer: Callable[[str], list[str]] | None = None,
+    ) -> list[tuple[str, str]] | list[list[str]]:
+        """Tag raw text, or sentences already split into words.
+
+        Args:
+            text: a ``str`` of raw English (split by ``tokenizer``), or ``N`` word lists.
+            batch_size: sentences per batch (default: ``train_config.eval_batch_size``).
+            tokenizer: how raw text becomes words (default: :func:`seqtag.tokenize.tokenize`,
+                EWT's conventions; ``str.split`` for text already split at spaces).
+
+        Returns:
+            For a ``str``: ``[(word, tag), ...]`` in text order (``[]`` for blank text).
+            For word lists: ``N`` lists of tag strings, in the input order (as many tags as words).
+
+        Example:
+            >>> tagger.tag("I don't know.")  # doctest: +SKIP
+            [('I', 'PRON'), ('do', 'AUX'), ("n't", 'PART'), ('know', 'VERB'), ('.', 'PUNCT')]
+        """
+        if isinstance(text, str):
+            return self.tag_batch([text], batch_size, tokenizer)[0]
+        if any(isinstance(s, str) for s in text):
+            raise TypeError("tag takes one str of raw text, or a list of word lists; for several "
+                            "texts use tag_batch(texts)")
+        return self._tag_words(text, batch_size)
+
+    def tag_batch(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        tokenizer: Callable[[str], list[str]] | None = None,
+    ) -> list[list[tuple[str, str]]]:
+        """Tag many raw texts at once, batched like training (length buckets: little padding).
+
+        Args:
+            texts: ``N`` strings of raw English, one sentence (or a short passage) each.
+            batch_size: sentences per batch (default: ``train_config.eval_batch_size``).
+            tokenizer: see :meth:`tag` (default: :func:`seqtag.tokenize.tokenize`).
+
+        Returns:
+            ``N`` lists of ``(word, tag)`` pairs, in the order of ``texts``.
+        """
+        if isinstance(texts, str):
+            raise TypeError("tag_batch takes a list of texts; for one text use tag(text)")
+        if tokenizer is None:
+            from seqtag.tokenize import tokenize as tokenizer
+        words = [tokenizer(t) for t in texts]
+        tagged = iter(self._tag_words([w for w in words if w], batch_size))
+        return [list(zip(w, next(tagged), strict=True)) if w else [] for w in words]
+
+    def _tag_words(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
         if len(sentences) == 0:
             return []
+        if any(len(s) == 0 for s in sentences):
+            raise ValueError("cannot tag an empty sentence (a word list without words)")
         out: list[list[str]] = [[] for _ in sentences]
         self.model.eval()
-        for batch in self.loader(self.dataset(sentences), batch_size):
-            pred = self.model.predict(batch.words.to(self.device), batch.lengths, _chars(batch, self.device))
-            for row, i, n in zip(pred.cpu(), batch.index.tolist(), batch.lengths.tolist(), strict=True):
-                out[i] = self.tags.decode(row[:n])
+        with torch.inference_mode():
+            for batch in self.loader(self.dataset(sentences), batch_size):
+                pred = self.model.predict(batch.words.to(self.device), batch.lengths, _chars(batch, self.device))
+                for row, i, n in zip(pred.cpu(), batch.index.tolist(), batch.lengths.tolist(), strict=True):
+                    out[i] = self.tags.decode(row[:n])
         return out
 
     def evaluate(self, sentences: Sequence[Sentence], batch_size: int | None = None) -> Evaluation:
@@ -181,6 +254,106 @@ class TrainedTagger:
 
 def _chars(batch: Any, device: torch.device) -> Tensor | None:
     return None if batch.chars is None else batch.chars.to(device)
+
+
+# --- whole inputs: CoNLL-U (one column rewritten) and text (CoNLL-U out) -------------------------
+
+
+def _batched(items: Iterable[Any], size: int, weight: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """Group ``items`` so that each group holds ``size`` weighted items (the last may hold fewer)."""
+    group: list[Any] = []
+    count = 0
+    for item in items:
+        group.append(item)
+        count += weight(item)
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+def tag_conllu_lines(
+    tagger: TrainedTagger, lines: Iterable[bytes], out: IO[bytes], source: str = "<stream>", batch_size: int = 256
+) -> tuple[int, int]:
+    """Tag CoNLL-U read line by line: the tagger's column is replaced, every other byte is kept.
+
+    Args:
+        tagger: the trained tagger (its ``tagset`` names the column: UPOS 4, XPOS 5).
+        lines: the input's raw lines (``bytes``, endings included), e.g. an open binary file.
+        out: where the rewritten lines go (binary).
+        source: the input's name in error messages.
+        batch_size: sentences tagged together (the input is streamed, never held whole).
+
+    Returns:
+        ``(sentences, tokens)`` tagged.
+
+    Raises:
+        seqtag.data.ConlluFormatError: a malformed line (``source:line: problem``).
+    """
+    column = TAG_COLUMN[tagger.tagset]
+    sentences = tokens = 0
+    for group in _batched(iter_conllu(lines, source), batch_size, lambda c: c.sentence is not None):
+        labelled = [c for c in group if c.sentence is not None]
+        predicted = iter(tagger.tag([c.sentence.words for c in labelled]))
+        for chunk in group:
+            if chunk.sentence is not None:
+                for row, tag in zip(chunk.word_rows, next(predicted), strict=True):
+                    cols = chunk.lines[row].split(b"\t")
+                    cols[column] = tag.encode("utf-8")
+                    chunk.lines[row] = b"\t".join(cols)
+                sentences, tokens = sentences + 1, tokens + len(chunk.word_rows)
+            out.writelines(chunk.lines)
+    return sentences, tokens
+
+
+def _text_sentences(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
+    for lineno, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8").removeprefix("\ufeff") if lineno == 1 else raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{source}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x}); convert the input to UTF-8") from None
+        if text.strip():
+            yield lineno, text.strip()
+
+
+def tag_text_lines(
+    tagger: TrainedTagger,
+    lines: Iterable[bytes],
+    out: IO[bytes],
+    source: str = "<stream>",
+    batch_size: int = 256,
+    tokenize: bool = False,
+) -> tuple[int, int]:
+    """Tag text, one sentence per non-blank line; write one CoNLL-U block per line.
+
+    Each block says where its words came from: ``# source = SOURCE:LINE`` and ``# text =`` the
+    line as typed. With ``tokenize``, lines are split by :func:`seqtag.tokenize.tokenize`
+    (``don't`` -> ``do n't``); else at spaces.
+
+    Returns:
+        ``(sentences, tokens)`` tagged.
+
+    Raises:
+        ValueError: a line that is not UTF-8 (``source:line``), or no sentence at all.
+    """
+    split: Callable[[str], list[str]] = str.split
+    if tokenize:
+        from seqtag.tokenize import tokenize as split
+    sentences = tokens = 0
+    for group in _batched(_text_sentences(lines, source), batch_size, lambda _: 1):
+        words = [split(text) for _, text in group]
+        for (lineno, text), ws, tags in zip(group, words, tagger.tag(words, batch_size), strict=True):
+            sentences += 1
+            tokens += len(ws)
+            blank = ["_"] * len(ws)
+            upos, xpos = (tags, blank) if tagger.tagset == "upos" else (blank, tags)
+            block = format_conllu(Sentence(ws, upos, xpos, sent_id=str(sentences), line=lineno, text=text),
+                                  {"source": f"{source}:{lineno}"})
+            out.write(block.encode("utf-8"))
+    if sentences == 0:
+        raise ValueError(f"{source}: no sentence to tag (the input is empty or blank)")
+    return sentences, tokens
 
 
 def load(path: str | os.PathLike[str], device: str | torch.device = "cpu", strict_version: bool = True) -> TrainedTagger:

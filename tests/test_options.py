@@ -136,3 +136,20 @@ def test_unsupported_types_are_refused() -> None:
     with pytest.raises(TypeError, match="cannot make an option"):
         parser_for(Bad)
     assert dataclasses.is_dataclass(Bad)
+
+
+def _package_configs() -> list[type]:
+    from seqtag.cli import EvaluateCommand, TagCommand, TrainCommand
+    from seqtag.config import TrainConfig
+    from seqtag.distributed import DistConfig
+    from seqtag.models import TaggerConfig
+    from seqtag.transformer import TransformerConfig
+
+    return [TrainConfig, TaggerConfig, TransformerConfig, DistConfig, TrainCommand, TagCommand, EvaluateCommand]
+
+
+@pytest.mark.parametrize("cls", _package_configs(), ids=lambda c: c.__name__)
+def test_every_option_of_the_package_documents_itself(cls: type) -> None:
+    """Each field that becomes a command-line option says what it does (so --help cannot drift)."""
+    derived = {"vocab_size", "num_tags", "char_vocab_size"}  # sizes come from the data: never options
+    assert [name for name in undocumented_fields(cls) if name not in derived] == []
