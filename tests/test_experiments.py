@@ -192,3 +192,23 @@ def test_ddp_speed_one_process_run_is_measured_and_stored(tmp_path: Path, monkey
     assert r["wall_seconds"] > r["train_seconds"] and r["load_before"] is not None
     stored = json.loads(out.read_text())
     assert stored["summary"]["1x1"]["speedup_over_1x1"] == 1.0 and set(stored["machine"]) >= MACHINE_KEYS
+
+
+def test_score_counts_real_tokens_only() -> None:
+    words = Vocab(["the", "a", "dog", "cat", "runs", "sleeps", "."])
+    tags = Vocab(sorted(set(UPOS.values())), unk=False)
+    sentences = [DATA[0][0], Sentence(["the", "dog"], ["DET", "NOUN"], ["DT", "NN"])]
+    ds = transformer_vs_bilstm._dataset(sentences, words, tags)
+    gold = {i: torch.tensor(tags.encode(s.upos)) for i, s in enumerate(sentences)}
+
+    class Oracle(torch.nn.Module):  # right at every real token, wrong (tag 1) at every pad
+        def predict(self, words, lengths):
+            out = torch.ones_like(words)
+            for row, n in enumerate(lengths.tolist()):
+                match = [i for i, g in gold.items() if len(g) == n]
+                out[row, :n] = gold[match[0]]
+            return out
+
+    result = transformer_vs_bilstm.score(Oracle(), transformer_vs_bilstm._loader(ds), tags, [1])
+    assert result["accuracy"] == 1.0 and result["tokens"] == 6
+    assert result["predictions"] == [s.upos for s in sentences]
