@@ -33,8 +33,109 @@ def test_every_chapter_in_the_toc_exists_and_every_notebook_is_listed():
     assert unlisted == set(), f"notebooks not in _toc.yml: {unlisted}"
 
 
-def test_install_cells_point_at_the_configured_repository():
+def test_install_cells_are_in_sync_with_the_chapters_and_config():
+    # extras derived from each chapter, the URL of _config.yml, the hide tags (make sync fixes)
     assert sync_install_cells.problems(fix=False) == []
+
+
+# --------------------------------------------------------------------------------- pictures (17.1)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_drawing_cell_stored_a_picture(path: Path):
+    nb = json.loads(path.read_text())
+    missing = run_chapters.missing_pictures(nb)
+    assert missing == [], (
+        f"{path.name}: cells {missing} draw but stored no image/png; re-execute the chapter with "
+        "`python tools/run_chapters.py --only {path.name[:2]}` (kernels draw inline there)"
+    )
+
+
+def test_the_picture_check_can_fail():
+    def cell(src: str, outputs: list) -> dict:
+        return {"cell_type": "code", "source": src, "outputs": outputs, "metadata": {}}
+
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}}
+    nb = {"cells": [
+        cell("plt.show()", []),                      # drew, stored nothing: the bug of issue 17
+        cell("plot_curves(history)\nplt.show()", [png]),
+        cell("fig, ax = plt.subplots()", []),
+        cell("seqtag.plots.plot_confusion(m)", []),
+        cell("ax.imshow(x)", [png]),
+        cell("print('no figure here')", []),
+    ]}
+    assert run_chapters.missing_pictures(nb) == [0, 2, 3]
+    # the stop hook's own pattern is covered
+    for src in ("plt.show()", "plot_x(", "imshow(", "fig.savefig("):
+        assert run_chapters.DRAWS.search(src), src
+
+
+def test_kernels_draw_inline_whatever_the_caller_set(monkeypatch):
+    # The cause of the missing pictures: MPLBACKEND=Agg exported for everything, inherited by kernels.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    run_chapters.kernel_env()
+    assert run_chapters.os.environ["MPLBACKEND"] == run_chapters.INLINE
+    makefile = (ROOT / "Makefile").read_text()
+    assert not re.search(r"(?m)^export MPLBACKEND", makefile), "never export MPLBACKEND to every recipe"
+    nbval = re.search(r"(?ms)^nbval:.*?(?=^\S)", makefile).group(0)
+    assert "MPLBACKEND=$(INLINE)" in nbval and "INLINE := module://matplotlib_inline.backend_inline" in makefile
+
+
+# ------------------------------------------------------------------------ volatile metadata (17.9)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_volatile_metadata_is_stored(path: Path):
+    nb = json.loads(path.read_text())
+    assert not run_chapters.strip_volatile(nb), (
+        f"{path.name} stores papermill timings or execution timestamps: "
+        "python tools/run_chapters.py --strip-only (make book strips them itself)"
+    )
+
+
+def test_strip_volatile_keeps_outputs_and_drops_timings():
+    nb = {
+        "metadata": {"papermill": {"duration": 3.2}, "kernelspec": {"name": "python3"}},
+        "cells": [{
+            "cell_type": "code", "execution_count": 4, "source": "1 + 1",
+            "metadata": {"papermill": {"duration": 0.1}, "execution": {"iopub.status.idle": "2026"},
+                         "tags": ["parameters"]},
+            "outputs": [{"output_type": "execute_result", "data": {"text/plain": "2"}, "execution_count": 4}],
+        }, {"cell_type": "markdown", "source": "x", "metadata": {"tags": []}}],
+    }
+    assert run_chapters.strip_volatile(nb) is True
+    assert nb["metadata"] == {"kernelspec": {"name": "python3"}}
+    assert nb["cells"][0]["metadata"] == {"tags": ["parameters"]}
+    assert nb["cells"][0]["outputs"][0]["data"] == {"text/plain": "2"} and nb["cells"][0]["execution_count"] == 4
+    assert nb["cells"][1]["metadata"] == {}
+    assert run_chapters.strip_volatile(nb) is False  # idempotent
+
+
+def test_write_clean_is_stable(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", metadata={"papermill": {"duration": 1}})])
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    assert run_chapters.write_clean(path) is True
+    once = path.read_text()
+    assert "papermill" not in once
+    assert run_chapters.write_clean(path) is False and path.read_text() == once
+
+
+# ---------------------------------------------------------------------- stored results (issue 12)
+RELATIVE_RESULTS = re.compile(
+    r"""["'](?:\.\./)?(?:book/)?results/[\w.*-]+\.json["']"""  # "results/ewt_upos.json"
+    r"""|Path\(\s*["'](?:\.\./|book/)?results/?["']"""  # Path("results")
+    r"""|^\s*\w+\s*=\s*["'](?:\.\./)?results/?["']""",  # results = "results"
+    re.M,
+)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapters_read_stored_results_through_the_package(path: Path):
+    nb = json.loads(path.read_text())
+    bad = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and RELATIVE_RESULTS.search(_src(c))]
+    assert bad == [], (
+        f"{path.name}: cells {bad} name a results/ folder relative to the notebook (Colab has none): "
+        "use seqtag.results.load(name) / seqtag.results.path(name)"
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -143,20 +143,41 @@ def test_next_links_reach_every_page_in_order(browser, server):
     assert seen == want
 
 
-def test_every_chapter_with_a_figure_shows_an_image(browser, server):
+def stored_images(notebook: Path) -> int:
+    """Image outputs (png, jpeg, svg) the notebook stores: each must be a picture on its page."""
     import json
 
+    nb = json.loads(notebook.read_text())
+    return sum(
+        any(k.startswith("image/") for k in o.get("data", {}))
+        for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("page", toc_pages()[1:])
+def test_every_stored_figure_is_shown_on_its_page(browser, server, page):
+    want = stored_images(ROOT / page.replace(".html", ".ipynb"))
+    browser.get(urljoin(server, page))
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output img'))"
+        ".filter(i => i.complete && i.naturalWidth > 0).length"
+    )
+    assert shown >= want, f"{page}: the notebook stores {want} figure(s), the page shows {shown}"
+
+
+def test_collapsed_cells_are_collapsed(browser, server):
+    """The install and parameters cells (hide-cell / hide-input tags) start collapsed on every page."""
+    bad = []
     for page in toc_pages()[1:]:
-        nb = json.loads((ROOT / page.replace(".html", ".ipynb")).read_text())
-        pngs = sum(
-            "image/png" in o.get("data", {})
-            for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-        )
         browser.get(urljoin(server, page))
-        shown = browser.execute_script(
-            "return Array.from(document.querySelectorAll('.cell_output img')).filter(i => i.naturalWidth > 0).length"
+        hidden = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.cell.tag_hide-cell, .cell.tag_hide-input'))"
+            ".map(c => [c.className, c.querySelector('.cell_input') ? "
+            "c.querySelector('.cell_input').getBoundingClientRect().height : 0])"
         )
-        assert shown >= pngs, f"{page}: {pngs} figures stored, {shown} shown"
+        if len(hidden) < 2 or any(height > 0 for _, height in hidden):
+            bad.append(f"{page}: {hidden}")
+    assert bad == [], "install/parameters cells not collapsed:\n" + "\n".join(bad)
 
 
 def test_internal_links_and_anchors_resolve():
