@@ -22,9 +22,21 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CRF", "CRFReduction", "check_prefix_mask"]
+__all__ = ["CRF", "CRFReduction", "check_prefix_mask", "check_values"]
 
 CRFReduction = Literal["sum", "mean", "token_mean", "none"]
+
+
+def check_values(t: Tensor) -> bool:
+    """Whether argument checks may read ``t``'s values: only on the CPU, and not while compiling.
+
+    Reading a value of a GPU tensor in Python (``bool(t.any())``) waits until the GPU has caught up
+    with everything queued before it: done at every step it stalls the pipeline. So checks on
+    *values* (a mask's shape of prefix, tag ids in range) run where they are free, on CPU tensors
+    (the tests, ``device="cpu"`` training, anything you debug on the CPU); on a GPU only shapes,
+    dtypes and devices are checked. To debug values on a GPU, run the same batch on the CPU.
+    """
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def check_prefix_mask(mask: Tensor, shape: tuple[int, int], device: torch.device) -> None:
@@ -36,7 +48,8 @@ def check_prefix_mask(mask: Tensor, shape: tuple[int, int], device: torch.device
         device: the device the mask must be on (that of the scores).
 
     Raises:
-        ValueError: wrong dtype, shape or device; an empty sentence; a real token after padding.
+        ValueError: wrong dtype, shape or device; and, for CPU masks (see :func:`check_values`), an
+            empty sentence or a real token after padding.
     """
     if mask.dtype != torch.bool:
         raise ValueError(f"mask must be bool (True = real token), got {mask.dtype}; use mask.bool()")
@@ -44,7 +57,11 @@ def check_prefix_mask(mask: Tensor, shape: tuple[int, int], device: torch.device
         raise ValueError(f"mask has shape {tuple(mask.shape)} but the scores need (B, T) = {shape}")
     if mask.device != device:
         raise ValueError(f"mask is on {mask.device} but the scores are on {device}: move it there")
-    if mask.size(1) == 0 or not bool(mask[:, 0].all()):
+    if mask.size(1) == 0:
+        raise ValueError("the mask has no time steps: every sentence needs length >= 1")
+    if not check_values(mask):
+        return
+    if not bool(mask[:, 0].all()):
         bad = 0 if mask.size(1) == 0 else int(torch.nonzero(~mask[:, 0])[0])
         raise ValueError(
             f"sentence {bad} has no real token (mask[{bad}, 0] is False): every sentence needs "
@@ -128,7 +145,7 @@ class CRF(nn.Module):
             if tags.device != emissions.device:
                 raise ValueError(f"tags are on {tags.device} but emissions on {emissions.device}")
             tags = tags.long().masked_fill(~mask, 0)  # padded tags may hold anything (-100...)
-            if bool(((tags < 0) | (tags >= self.num_tags)).any()):
+            if check_values(tags) and bool(((tags < 0) | (tags >= self.num_tags)).any()):
                 b, t = (int(v) for v in torch.nonzero((tags < 0) | (tags >= self.num_tags))[0])
                 raise ValueError(
                     f"tag id {int(tags[b, t])} at sentence {b}, position {t} is outside "

@@ -105,18 +105,38 @@ class CharCNN(nn.Module):
         self.out_dim = filters
 
     def forward(self, chars: Tensor) -> Tensor:
+        """``(B, T, W)`` int64 char ids -> ``(B, T, F)`` features (see :meth:`encode`)."""
+        return self.encode(chars)
+
+    def encode(self, chars: Tensor, deduplicate: bool | None = None) -> Tensor:
+        """Character features, ``(B, T, W)`` int64 -> ``(B, T, F)`` float.
+
+        Args:
+            chars: char ids, 0 = padding, on the module's device.
+            deduplicate: convolve each distinct word once (a batch repeats "the" and "," many
+                times, and all its sentence padding is one all-zero row). ``None``: on CPU tensors
+                only, because ``torch.unique`` must read back from a GPU how many distinct words
+                there are before it can return (a host sync every step); a GPU convolves every
+                position instead, which it does in parallel anyway. Same result either way.
+        """
         if chars.dim() != 3:
             raise ValueError(f"chars must be (B, T, W) char ids, got shape {tuple(chars.shape)}")
+        if chars.is_floating_point():
+            raise ValueError(f"chars must be integer ids, got {chars.dtype}; use .long()")
         b, t, w = chars.shape
-        # Convolve each distinct word once: a batch repeats "the" and "," many times and all its
-        # sentence padding is one all-zero row. Same characters, same vector: only time changes.
-        words, inverse = torch.unique(chars.reshape(b * t, w), dim=0, return_inverse=True)  # (U, W)
+        flat = chars.reshape(b * t, w)
+        if deduplicate is None:
+            deduplicate = chars.device.type == "cpu" and not torch.compiler.is_compiling()
+        if deduplicate:  # same characters, same vector: only time changes
+            words, inverse = torch.unique(flat, dim=0, return_inverse=True)  # (U, W)
+        else:
+            words, inverse = flat, None
         x = self.embedding(words).transpose(1, 2)  # (U, D, W)
         h = torch.relu(self.conv(x))[..., :w]  # (U, F, W); even kernels pad one extra step
         char_mask = (words != PAD_ID).unsqueeze(1)  # (U, 1, W)
         h = h.masked_fill(~char_mask, float("-inf")).amax(dim=2)  # (U, F)
         h = h.masked_fill(~char_mask.any(2), 0.0)  # words with no chars (padding) -> 0
-        return h[inverse].reshape(b, t, -1)  # (B, T, F)
+        return (h if inverse is None else h[inverse]).reshape(b, t, -1)  # (B, T, F)
 
 
 def run_packed(

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "in_colab", "cpu_threads", "cpu_name", "machine"]
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "in_colab",
+    "cpu_threads",
+    "cpu_name",
+    "machine",
+    "transfer_options",
+]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -49,6 +57,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             "use device='auto' or 'cpu'"
         )
     return resolved
+
+
+def transfer_options(device: torch.device) -> dict[str, bool]:
+    """How batches should travel to ``device``: ``{"pin_memory": ..., "non_blocking": ...}``.
+
+    For CUDA both are ``True``: the DataLoader puts each batch in page-locked (pinned) host memory,
+    and ``batch.to(device, non_blocking=True)`` then copies it while the GPU is still busy with the
+    previous step, without making Python wait. On the CPU there is nothing to copy (and pinning
+    needs a GPU), so both are ``False``.
+    """
+    cuda = torch.device(device).type == "cuda"
+    return {"pin_memory": cuda, "non_blocking": cuda}
 
 
 def seed_everything(seed: int = 0) -> None:

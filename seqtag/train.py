@@ -22,7 +22,7 @@ from seqtag.data import Sentence, subset, tags_of
 from seqtag.losses import sequence_loss
 from seqtag.metrics import evaluate
 from seqtag.models import Tagger, TaggerConfig
-from seqtag.runtime import cpu_threads, resolve_device, seed_everything
+from seqtag.runtime import cpu_threads, resolve_device, seed_everything, transfer_options
 from seqtag.tagger import TrainedTagger
 from seqtag.vocab import PAD_ID, build_vocabs
 
@@ -104,11 +104,14 @@ def _fit(
         vectors, _found = pretrained_matrix(words, cfg.embeddings, model_cfg.embedding_dim, seed=cfg.seed)
         model.load_pretrained(vectors)
     train_ds = result.dataset([s.words for s in train], tags_of(train, cfg.tagset))  # type: ignore[arg-type]
+    dev_ds = result.dataset([s.words for s in dev], tags_of(dev, cfg.tagset))  # type: ignore[arg-type]
     sampler = BucketBatchSampler(
         train_ds.lengths, cfg.batch_size, max_tokens=cfg.max_tokens, pool_factor=cfg.pool_factor, seed=cfg.seed
     )
-    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
-    dev_loader = result.loader(result.dataset([s.words for s in dev], tags_of(dev, cfg.tagset)))  # type: ignore[arg-type]
+    transfer = transfer_options(device)  # CUDA: pinned batches, copies that do not block
+    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, pin_memory=transfer["pin_memory"])
+    dev_sampler = BucketBatchSampler(dev_ds.lengths, cfg.eval_batch_size, shuffle=False)  # length-sorted
+    dev_loader = DataLoader(dev_ds, batch_sampler=dev_sampler, collate_fn=collate, pin_memory=transfer["pin_memory"])
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: dict[str, list[float]] = {"train_loss": [], "dev_loss": [], "dev_accuracy": [], "seconds": []}
@@ -118,18 +121,21 @@ def _fit(
         start = time.perf_counter()
         sampler.set_epoch(epoch)  # a new batch order each epoch, the same for the same seed
         model.train()
-        loss_sum, tokens = 0.0, 0
+        # The summed loss stays on the device: reading it (loss.item()) at every step would make
+        # Python wait for the GPU at every step. It is read once, after the epoch.
+        loss_sum, tokens = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, **bar):
-            batch = batch.to(device)
+            batch = batch.to(device, non_blocking=transfer["non_blocking"])
             loss = sequence_loss(model, batch)  # mean over the batch's real tokens
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_norm:  # LSTMs' gradients can spike on long sentences
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
             optimizer.step()
-            loss_sum, tokens = loss_sum + loss.item() * batch.num_tokens, tokens + batch.num_tokens
+            loss_sum += loss.detach().double() * batch.num_tokens  # num_tokens: CPU lengths, no sync
+            tokens += batch.num_tokens
         ev = evaluate(model, dev_loader, tags, result.unknown_ids)
-        for key, value in [("train_loss", loss_sum / tokens), ("dev_loss", ev.loss),
+        for key, value in [("train_loss", float(loss_sum) / tokens), ("dev_loss", ev.loss),
                            ("dev_accuracy", ev.accuracy), ("seconds", time.perf_counter() - start)]:
             history[key].append(value)
         if on_epoch is not None:

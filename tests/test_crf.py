@@ -216,3 +216,25 @@ def test_sequence_loss_uses_the_crf_when_the_tagger_has_one() -> None:
     torch.testing.assert_close(
         sequence_loss(plain, batch), masked_cross_entropy(plain(words, lengths), tags, mask)
     )
+
+
+def test_no_value_is_read_back_from_a_device_in_the_hot_path() -> None:
+    """On a GPU, reading a value (``bool(t.any())`` in an argument check) waits for the device at
+    every step. The "meta" device stands in for any non-CPU device here: it has shapes but no
+    values, so any read raises. Loss and Viterbi must run on it; the value checks run on the CPU."""
+    crf = CRF(5).to("meta")
+    emissions = torch.empty(3, 4, 5, device="meta")
+    tags = torch.empty(3, 4, dtype=torch.long, device="meta")
+    mask = torch.empty(3, 4, dtype=torch.bool, device="meta")
+    assert crf(emissions, tags, mask, reduction="token_mean").shape == ()
+    paths, scores = crf.viterbi(emissions, mask)
+    assert paths.shape == (3, 4) and scores.shape == (3,)
+
+
+def test_value_checks_still_run_on_the_cpu() -> None:
+    crf = CRF(5)
+    emissions = torch.randn(2, 3, 5)
+    with pytest.raises(ValueError, match="outside"):
+        crf(emissions, torch.tensor([[1, 7, 1], [1, 1, 1]]), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="left-aligned"):
+        crf(emissions, torch.ones(2, 3, dtype=torch.long), torch.tensor([[True, False, True], [True] * 3]))

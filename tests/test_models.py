@@ -278,3 +278,26 @@ def test_word_dropout_replaces_words_by_unk_in_training_only() -> None:
     torch.testing.assert_close(model.train()(words, lengths), expected)  # train: <unk> everywhere
     with pytest.raises(ValueError, match=r"word_dropout must be in \[0, 1\)"):
         TaggerConfig(V, C, word_dropout=1.0)
+
+
+def test_char_cnn_reads_no_value_back_from_a_device() -> None:
+    """torch.unique (deduplicating words) must wait for the device to know its output size: on a
+    GPU it is skipped. "meta" stands in for any non-CPU device (any read raises)."""
+    from seqtag.models import CharCNN
+
+    cnn = CharCNN(10, 4, 6, 3)
+    chars = torch.randint(0, 10, (2, 5, 7))
+    expected = cnn(chars)  # the CPU path (deduplicated)
+    out = cnn.to("meta")(chars.to("meta"))
+    assert out.shape == expected.shape == (2, 5, 6)
+
+
+def test_char_cnn_same_result_with_and_without_deduplication() -> None:
+    from seqtag.models import CharCNN
+
+    torch.manual_seed(0)
+    cnn = CharCNN(10, 4, 6, 3)
+    chars = torch.randint(0, 10, (3, 6, 5))
+    chars[0, 1] = chars[2, 3]  # a repeated word
+    chars[1, 4:] = 0  # sentence padding
+    torch.testing.assert_close(cnn(chars), cnn.encode(chars, deduplicate=False))

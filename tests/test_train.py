@@ -292,3 +292,52 @@ def test_loading_a_tagger_never_imports_the_training_loop(trained: TrainedTagger
             "print('seqtag.train' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[1] == "False"
+
+
+def test_fit_reads_the_loss_back_once_per_epoch_not_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``loss.item()`` every step waits for the GPU every step. Count the reads seqtag.train makes
+    itself: they must not grow with the number of steps."""
+    import sys
+
+    reads: list[str] = []
+    for name in ("item", "tolist", "cpu", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            if sys._getframe(1).f_code.co_filename.endswith("train.py"):
+                reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    counts = []
+    for batch_size in (120, 4):  # 1 step per epoch, then 30
+        reads.clear()
+        fit(TRAIN, DEV[:5], quick(epochs=2, batch_size=batch_size), SMALL, progress=False)
+        counts.append(len(reads))
+    assert counts[0] == counts[1], f"{counts[0]} reads with 1 step per epoch, {counts[1]} with 30"
+
+
+def test_fit_pins_batches_and_copies_them_without_blocking_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the loaders pin their batches and fit copies them with non_blocking=True; on the CPU
+    neither (pinning needs a GPU). The DataLoaders fit builds are recorded to check."""
+    import seqtag.train as train_module
+    from seqtag.batching import Batch
+    from seqtag.runtime import transfer_options
+
+    made: list[bool] = []
+    real_loader = train_module.DataLoader
+
+    def recording_loader(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        made.append(bool(kwargs.get("pin_memory", False)))
+        return real_loader(*args, **kwargs)
+
+    moves: list[bool] = []
+    real_to = Batch.to
+    monkeypatch.setattr(train_module, "DataLoader", recording_loader)
+    monkeypatch.setattr(Batch, "to", lambda self, device, non_blocking=False: moves.append(non_blocking)
+                        or real_to(self, device, non_blocking))
+    fit(TRAIN[:16], DEV[:4], quick(epochs=1), SMALL, progress=False)
+    assert made and not any(made) and moves and not any(moves)  # the CPU: no pinning
+    assert train_module.transfer_options is transfer_options  # the policy fit uses:
+    assert transfer_options(torch.device("cuda")) == {"pin_memory": True, "non_blocking": True}
+    assert transfer_options(torch.device("cpu")) == {"pin_memory": False, "non_blocking": False}
