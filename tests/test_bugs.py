@@ -264,6 +264,19 @@ def test_two_tables_split_the_registry_and_count_from_their_rows() -> None:
         table.BugTable(bugs + pitfalls)
 
 
+def test_annotated_listing_marks_every_cited_line() -> None:
+    rows = table.bug_table("bug")
+    text = table.annotated(code.ARTICLE_BIEBER_LSTM, "BieberLSTM", rows) + "\n" + table.annotated(
+        code.ARTICLE_TRICK1, "trick 1", rows
+    )
+    marked = re.findall(r"# <- bug ([\d, ]+)$", text, flags=re.M)
+    numbers = sorted(int(n) for m in marked for n in m.split(", "))
+    assert numbers == list(range(1, len(rows) + 1))  # every bug marked once, on its line
+    for i, r in enumerate(rows, 1):
+        line = next(t for t in text.splitlines() if re.search(rf"# <- bug (\d+, )*{i}(, \d+)*$", t))
+        assert r.line.strip() in line, (r.id, line)
+
+
 def test_bug_table_and_markdown() -> None:
     for kind, width in (("bug", 6), ("pitfall", 5)):
         rows = table.bug_table(kind)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from seqtag.article.code import locate
 from seqtag.article.registry import CHAPTERS, REGISTRY, Kind, capture
 
-__all__ = ["Row", "bug_table", "counts", "BugTable", "to_markdown", "to_html"]
+__all__ = ["Row", "bug_table", "counts", "annotated", "BugTable", "to_markdown", "to_html"]
 
 SILENT = "(no error) "
 
@@ -85,6 +85,26 @@ def counts(rows: Sequence[Row]) -> dict[str, int]:
     for chapter, n in Counter(r.chapter for r in rows).items():
         result[f"chapter {chapter}"] = n
     return result
+
+
+def annotated(listing: str, name: str, rows: Sequence[Row]) -> str:
+    """``listing`` with line numbers, each line a row cites marked ``# <- bug 3, 4`` (the rows' numbers).
+
+    Args:
+        listing: the article's code, e.g. :data:`~seqtag.article.code.ARTICLE_BIEBER_LSTM`.
+        name: its name in :attr:`Row.where` (``"trick 1"`` or ``"BieberLSTM"``).
+        rows: the bug table's rows, numbered from 1 as the table shows them.
+    """
+    marks: dict[int, list[str]] = {}
+    for i, r in enumerate(rows, 1):
+        if r.where.startswith(f"{name}, line "):
+            marks.setdefault(int(r.where.rsplit(" ", 1)[1]), []).append(str(i))
+    lines = listing.splitlines()
+    width = len(str(len(lines)))
+    return "\n".join(
+        (f"{n:>{width}}  {text}" + (f"  # <- bug {', '.join(marks[n])}" if n in marks else "")).rstrip()
+        for n, text in enumerate(lines, 1)
+    )
 
 
 def _cell(text: str) -> str:
