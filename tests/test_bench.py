@@ -9,6 +9,7 @@ asserted (speed targets live in the benchmark's own output).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from torch import nn
 
 from seqtag import bench, plots
 from seqtag.batching import BucketBatchSampler, padding_fraction, random_batches
+from seqtag.bench.command import BenchOptions
 from seqtag.bench.timing import measure_rounds, relative_spread
 from seqtag.config import TrainConfig
 from seqtag.models import Tagger, TaggerConfig
@@ -364,7 +366,7 @@ def test_main_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = tmp_path / "sub" / "bench.json"
     args = parser.parse_args(["--synthetic", "80", "--device", "cpu", "--batch-sizes", "8", "--max-sentences",
                               "16", "--per-sentence-max", "4", "--repeats", "1", "--embedding-dim", "8",
-                              "--hidden-size", "8", "--threads", "1", "--unidirectional", "--tagging-threads", "1",
+                              "--hidden-size", "8", "--threads", "1", "--no-bidirectional", "--tagging-threads", "1",
                               "--tagging-time", "0.02", "--note", "a test", "--json", str(out)])
     assert args.bidirectional is False
     assert bench.main(args) == 0
@@ -379,13 +381,35 @@ def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     cmd = [sys.executable, "-m", "seqtag.bench", "--quick", "--synthetic", "60", "--device", "cpu",
            "--batch-sizes", "4", "--max-sentences", "8", "--per-sentence-max", "4", "--repeats", "1",
-           "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--tagging-threads", "--json", str(out)]
+           "--embedding-dim", "8", "--hidden-size", "8", "--threads", "1", "--tagging-threads", "0", "--json", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "targets" in done.stdout and "per_sentence" in done.stdout
     data = json.loads(out.read_text())
     assert data["config"]["quick"] is True and {r["strategy"] for r in data["results"]} >= set(bench.STRATEGIES)
+    assert "tagging" not in data  # --tagging-threads 0 skips it
+
+
+def test_every_option_explains_itself() -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    text = "".join(parser.format_help().split())  # argparse wraps lines (and hyphenated words)
+    for f in dataclasses.fields(BenchOptions):
+        assert "--" + f.name.replace("_", "-") in text, f.name
+        assert "".join(f.metadata["help"].split()) in text, f.name
+    assert "(default:1024,quick:512)" in text  # both schedules, from the schedule tables
+
+
+@pytest.mark.bad_input
+def test_unknown_strategy_on_the_command_line_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from seqtag.options import ArgumentParser
+
+    parser = ArgumentParser(prog="bench")
+    bench.add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--strategies", "bucketed"])
+    assert "invalid choice: 'bucketed'" in capsys.readouterr().err
 
 
 def test_profile_counts_the_operators_of_a_step(corpus: bench.BenchCorpus) -> None:
