@@ -14,25 +14,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from seqtag.io import check_known_fields
 from seqtag.models import TaggerConfig
 
-__all__ = ["TrainConfig", "CheckpointError", "CHECKPOINT_FORMAT", "split_overrides", "check_known_fields"]
+__all__ = ["TrainConfig", "CheckpointError", "CHECKPOINT_FORMAT", "split_overrides"]
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
 
 
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
-
-
-def check_known_fields(cls: type, data: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the keys of ``data`` that are not fields of dataclass ``cls``."""
-    unknown = sorted(set(data) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(
-            f"unknown {cls.__name__} fields {unknown} (checkpoint or file from another version?); "
-            f"known fields: {sorted(f.name for f in fields(cls))}"
-        )
 
 
 @dataclass

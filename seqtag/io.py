@@ -18,10 +18,20 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "write_bytes", "write_text", "write_with", "write_json", "load_json", "save_results"]
+__all__ = [
+    "atomic_write",
+    "write_bytes",
+    "write_text",
+    "write_with",
+    "write_json",
+    "load_json",
+    "save_results",
+    "check_known_fields",
+]
 
 
 def _new_file_mode(path: Path) -> int:
@@ -139,3 +149,21 @@ def save_results(
     if schedule is not None:
         record["schedule"] = schedule
     return write_json(path, {**payload, "machine": record})
+
+
+def check_known_fields(cls: type, data: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the keys of ``data`` (read from a file: a checkpoint, a JSON
+    config) that are not fields of dataclass ``cls``, and listing the known ones.
+
+    Every configuration's ``from_dict`` calls this, so a file from another version of the code is
+    one clear error instead of ``TypeError: __init__() got an unexpected keyword argument``.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be read from a dict, got {type(data).__name__}")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown {cls.__name__} fields {unknown} (a file from another version of seqtag?); "
+            f"known fields: {known}"
+        )

@@ -6,7 +6,7 @@ is built from that one dataclass, which is saved inside every checkpoint.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqtag.batching import check_lengths
 from seqtag.crf import CRF
+from seqtag.io import check_known_fields
 from seqtag.vocab import PAD_ID, UNK_ID
 
 __all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
@@ -24,53 +25,61 @@ __all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
 class TaggerConfig:
     """Hyper-parameters of :class:`Tagger` (plain values only, so it fits in JSON and checkpoints).
 
-    Attributes:
-        vocab_size: number of word ids (``<pad>`` = 0 included).
-        num_tags: number of tag ids (``<pad>`` = 0 included; it is never predicted by training).
-        embedding_dim: word embedding size ``E``.
-        hidden_size: RNN state size ``H`` per direction.
-        num_layers: stacked RNN layers.
-        rnn: ``"lstm"`` or ``"gru"``.
-        bidirectional: read left-to-right and right-to-left; the output is ``2H`` wide.
-        dropout: on the embeddings and before the output layer.
-        rnn_dropout: between stacked RNN layers (ignored with one layer).
-        char_vocab_size: 0 for no character features; else the size of the character vocabulary.
-        char_embedding_dim: character embedding size.
-        char_filters: CNN output channels per word (added to the word embedding).
-        char_kernel_size: CNN window in characters.
-        freeze_embeddings: keep the (pretrained) word embeddings fixed.
-        word_dropout: in training, replace each real word id by ``<unk>`` with this probability,
-            so the ``<unk>`` vector is trained on words like those unseen at test time.
-        packed: run the RNN on a PackedSequence (the article's trick 2). ``False`` feeds the padded
-            tensor, which is only right for a unidirectional RNN; kept for the benchmark's sake.
-        crf: put a linear-chain CRF (:class:`seqtag.crf.CRF`) on top: the loss becomes its negative
-            log-likelihood and :meth:`Tagger.predict` decodes with Viterbi.
+    Each field documents itself in ``metadata["help"]`` (the command line's ``--help`` is built
+    from it, :mod:`seqtag.options`); ``vocab_size``, ``num_tags`` and ``char_vocab_size`` come from
+    the data, not from options (``metadata["cli"] = False``).
     """
 
-    vocab_size: int
-    num_tags: int
-    embedding_dim: int = 100
-    hidden_size: int = 128
-    num_layers: int = 1
-    rnn: Literal["lstm", "gru"] = "lstm"
-    bidirectional: bool = True
-    dropout: float = 0.0
-    rnn_dropout: float = 0.0
-    char_vocab_size: int = 0
-    char_embedding_dim: int = 25
-    char_filters: int = 50
-    char_kernel_size: int = 3
-    freeze_embeddings: bool = False
-    packed: bool = True
-    crf: bool = False
-    word_dropout: float = 0.0
+    vocab_size: int = field(metadata={"help": "number of word ids, <pad> = 0 and <unk> = 1 included (from the data)",
+                                      "cli": False})
+    num_tags: int = field(metadata={"help": "number of tag ids, <pad> = 0 included (from the data)", "cli": False})
+    embedding_dim: int = field(default=100, metadata={"help": "word embedding size E (int >= 1)"})
+    hidden_size: int = field(default=128, metadata={"help": "RNN state size H per direction (int >= 1)"})
+    num_layers: int = field(default=1, metadata={"help": "stacked RNN layers (int >= 1)"})
+    rnn: Literal["lstm", "gru"] = field(default="lstm", metadata={"help": "the recurrent cell: lstm or gru"})
+    bidirectional: bool = field(
+        default=True, metadata={"help": "read left-to-right and right-to-left (outputs 2H wide)"}
+    )
+    dropout: float = field(
+        default=0.0, metadata={"help": "dropout on the embeddings and before the output layer (float in [0, 1))"}
+    )
+    rnn_dropout: float = field(
+        default=0.0, metadata={"help": "dropout between stacked RNN layers, ignored with one layer (float in [0, 1))"}
+    )
+    char_vocab_size: int = field(
+        default=0, metadata={"help": "0: no character features; else the size of the character vocabulary "
+                                     "(from the data: use char_cnn)", "cli": False}
+    )
+    char_embedding_dim: int = field(default=25, metadata={"help": "character embedding size of the char-CNN (int >= 1)"})
+    char_filters: int = field(
+        default=50, metadata={"help": "char-CNN output channels per word, added to the word vector (int >= 1)"}
+    )
+    char_kernel_size: int = field(default=3, metadata={"help": "char-CNN window in characters (int >= 1)"})
+    freeze_embeddings: bool = field(
+        default=False, metadata={"help": "keep the (pretrained) word embeddings fixed during training"}
+    )
+    packed: bool = field(
+        default=True,
+        metadata={"help": "run the RNN on a PackedSequence (the article's trick 2); false feeds the padded "
+                          "tensor, right only for a unidirectional RNN (kept for the benchmark)"},
+    )
+    crf: bool = field(
+        default=False,
+        metadata={"help": "put a linear-chain CRF on top: its negative log-likelihood as the loss, Viterbi decoding"},
+    )
+    word_dropout: float = field(
+        default=0.0,
+        metadata={"help": "in training, replace each word by <unk> with this probability, so <unk> learns from "
+                          "words like unseen ones (float in [0, 1))"},
+    )
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
             raise ValueError("vocab_size and num_tags must count <pad> and at least one real entry")
         if self.rnn not in ("lstm", "gru"):
             raise ValueError(f"rnn must be 'lstm' or 'gru', got {self.rnn!r}")
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
+        for name in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_filters",
+                     "char_kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dropout", "rnn_dropout", "word_dropout"):
@@ -83,10 +92,7 @@ class TaggerConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaggerConfig:
         """Build from a dict, naming any key this version of the code does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TaggerConfig fields {unknown}: checkpoint from another version?")
+        check_known_fields(cls, data)
         return cls(**data)
 
 

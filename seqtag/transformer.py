@@ -10,13 +10,14 @@ batching, losses and training loop work unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from seqtag.batching import check_lengths
+from seqtag.io import check_known_fields
 from seqtag.models import CharCNN
 from seqtag.vocab import PAD_ID
 
@@ -27,39 +28,39 @@ __all__ = ["TransformerConfig", "TransformerTagger", "sinusoidal_positions"]
 class TransformerConfig:
     """Hyper-parameters of :class:`TransformerTagger` (plain values, saved in checkpoints).
 
-    Attributes:
-        vocab_size: number of word ids (``<pad>`` = 0 included).
-        num_tags: number of tag ids (``<pad>`` = 0 included).
-        d_model: width of every token vector.
-        nhead: attention heads (must divide ``d_model``).
-        num_layers: encoder layers.
-        dim_feedforward: hidden width of each layer's feed-forward block.
-        dropout: inside the encoder layers and on the embeddings.
-        positional: ``"sinusoidal"`` (fixed, Vaswani et al. 2017), ``"learned"`` (one trained vector
-            per position, so at most ``max_len`` positions) or ``"none"`` (the encoder then cannot
-            tell word order: it is permutation-equivariant).
-        max_len: longest sentence accepted (rows of the position table).
-        norm_first: pre-LayerNorm layers (``True``) or the original post-LayerNorm (``False``).
-            Only post-LN layers can take PyTorch's nested-tensor fast path in eval mode.
-        char_vocab_size: 0 for no character features; else a :class:`seqtag.models.CharCNN`'s
-            output is projected and added to the word embedding.
-        char_embedding_dim, char_filters, char_kernel_size: the char-CNN's sizes.
+    Each field documents itself in ``metadata["help"]``; the sizes that come from the data are
+    marked ``metadata["cli"] = False``.
     """
 
-    vocab_size: int
-    num_tags: int
-    d_model: int = 128
-    nhead: int = 4
-    num_layers: int = 2
-    dim_feedforward: int = 256
-    dropout: float = 0.1
-    positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
-    max_len: int = 512
-    norm_first: bool = False
-    char_vocab_size: int = 0
-    char_embedding_dim: int = 25
-    char_filters: int = 50
-    char_kernel_size: int = 3
+    vocab_size: int = field(metadata={"help": "number of word ids, <pad> = 0 included (from the data)", "cli": False})
+    num_tags: int = field(metadata={"help": "number of tag ids, <pad> = 0 included (from the data)", "cli": False})
+    d_model: int = field(default=128, metadata={"help": "width of every token vector (int >= 1, divisible by nhead)"})
+    nhead: int = field(default=4, metadata={"help": "attention heads (int >= 1, must divide d_model)"})
+    num_layers: int = field(default=2, metadata={"help": "encoder layers (int >= 1)"})
+    dim_feedforward: int = field(
+        default=256, metadata={"help": "hidden width of each layer's feed-forward block (int >= 1)"}
+    )
+    dropout: float = field(
+        default=0.1, metadata={"help": "dropout inside the encoder layers and on the embeddings (float in [0, 1))"}
+    )
+    positional: Literal["sinusoidal", "learned", "none"] = field(
+        default="sinusoidal",
+        metadata={"help": "position information: sinusoidal (fixed, Vaswani et al. 2017), learned (one trained "
+                          "vector per position, at most max_len) or none (word order invisible)"},
+    )
+    max_len: int = field(default=512, metadata={"help": "longest sentence accepted, in tokens (int >= 1)"})
+    norm_first: bool = field(
+        default=False,
+        metadata={"help": "pre-LayerNorm layers (true) or the original post-LayerNorm (false; only post-LN "
+                          "layers take PyTorch's nested-tensor fast path in eval mode)"},
+    )
+    char_vocab_size: int = field(
+        default=0, metadata={"help": "0: no character features; else the character vocabulary's size, and a "
+                                     "CharCNN's projected output is added to the word embedding", "cli": False}
+    )
+    char_embedding_dim: int = field(default=25, metadata={"help": "character embedding size of the char-CNN (int >= 1)"})
+    char_filters: int = field(default=50, metadata={"help": "char-CNN output channels per word (int >= 1)"})
+    char_kernel_size: int = field(default=3, metadata={"help": "char-CNN window in characters (int >= 1)"})
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
@@ -82,9 +83,7 @@ class TransformerConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
         """Build from a dict, naming any key this version of the code does not know."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown TransformerConfig fields {unknown}: checkpoint from another version?")
+        check_known_fields(cls, data)
         return cls(**data)
 
 

@@ -12,7 +12,6 @@ import torch
 from seqtag import __version__
 from seqtag.config import CheckpointError, TrainConfig, split_overrides
 from seqtag.data import Sentence, subset
-from seqtag.presets import PRESETS, preset
 from seqtag.tagger import TrainedTagger
 from seqtag.train import fit
 from seqtag.vocab import build_vocabs, lookup_forms, unk_signature
@@ -248,14 +247,6 @@ def test_vocabs_subset_and_overrides() -> None:
     assert model == {"hidden_size": 8, "char_cnn": True} and train == {"epochs": 2}
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['hiden_size'\]"):
         split_overrides({"hiden_size": 8})
-
-
-def test_presets_are_valid() -> None:
-    for name in PRESETS:
-        model, train = split_overrides(preset(name))
-        TrainConfig(**train)
-    with pytest.raises(KeyError, match="known presets: .*default"):
-        preset("fastest")
 
 
 @pytest.mark.parametrize(
