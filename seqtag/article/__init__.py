@@ -16,9 +16,11 @@ show the errors the installed PyTorch really raises. One job per module:
   fixed loss and the NaN-safe loss the bug index recommends;
 * :mod:`~seqtag.article.table`: the bug index's two tables and their counts.
 
-Display helpers (``show_code``, ``show_diff``, ``glue``) live in :mod:`seqtag.notebook`. Nothing
-here imports the rest of :mod:`seqtag`: it is the article's code, not the package's.
-Importing this package registers every bug and pitfall.
+Display helpers (``show_code``, ``show_diff``, ``glue``) live in :mod:`seqtag.notebook`, the only
+other part of :mod:`seqtag` this sub-package imports: it is the article's code, not the package's
+(the package's fixes, ``seqtag.batching``, ``seqtag.losses``, ``seqtag.models``, are named in the
+fixes' text and proved equal in the chapters and tests). Importing this package registers every
+bug and pitfall.
 """
 
 from seqtag.article import bugs, pitfalls  # noqa: F401 - registers the entries
