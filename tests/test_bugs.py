@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from seqtag.article import code, fixes, registry, table
 from seqtag.article.registry import REGISTRY
 from seqtag.models import Tagger, TaggerConfig
-from seqtag.notebook import diff_lines
+from seqtag.notebook import diff_lines, show_code
 
 
 def test_toy_data_matches_the_vocabularies() -> None:
@@ -305,3 +305,8 @@ def test_html_table_escapes_and_marks_code() -> None:
 
 def test_code_cell_survives_backticks_and_pipes() -> None:
     assert table._code_cell("use `a|b` here") == "`` use `a\\|b` here ``"
+
+
+def test_show_code_is_markdown_with_the_same_text_as_repr() -> None:
+    shown = show_code("x = 1\n\n", language="python")
+    assert shown._repr_markdown_() == repr(shown) == "```python\nx = 1\n```"
