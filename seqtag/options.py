@@ -132,11 +132,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+_METAVARS: dict[Any, str] = {int: "N", float: "X", Path: "PATH"}
+
+
 def _nullable(convert: Any) -> Any:
     def parse(text: str) -> Any:
         return None if text.strip().lower() in ("none", "null") else convert(text)
 
     parse.__name__ = getattr(convert, "__name__", "value")  # argparse names it in its errors
+    parse.base = convert  # type: ignore[attr-defined]
     return parse
 
 
@@ -227,7 +231,7 @@ def add_options(
             text += f" (default: {_show(default)})"
         kwargs["help"] = text.replace("%", "%%")
         if "action" not in kwargs:
-            kwargs["metavar"] = f.metadata.get("metavar", f.name.split("_")[-1].upper())
+            kwargs["metavar"] = f.metadata.get("metavar", _METAVARS.get(getattr(kwargs["type"], "base", kwargs["type"]), f.name.upper()))
         if "choices" in kwargs and "metavar" not in f.metadata:
             kwargs.pop("metavar")
         if "const" in f.metadata:
@@ -235,7 +239,9 @@ def add_options(
         if f.metadata.get("positional"):
             if default is not dataclasses.MISSING:
                 kwargs["nargs"] = "?" if kwargs.get("nargs") != "+" else "*"
-            parser.add_argument(f.name, default=argparse.SUPPRESS, **kwargs)
+            # A positional's default is converted by argparse like a typed value (SUPPRESS would
+            # become Path("==SUPPRESS==")), so it gets the real default.
+            parser.add_argument(f.name, **kwargs, **({} if default is dataclasses.MISSING else {"default": default}))
         else:
             flag = "--" + f.name.replace("_", "-")
             required = default is dataclasses.MISSING

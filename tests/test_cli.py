@@ -91,6 +91,10 @@ def test_train_tag_evaluate_round_trip(
     report = json.loads(proc.stdout)
     assert proc.returncode == 0 and report["tokens"] == sum(len(s) for s in read_conllu(source))
     assert {"accuracy", "oov_accuracy", "tokens"} <= set(report) and report["accuracy"] > 0.5
+    # Without a file, evaluate scores EWT test (here the toy file under that name in --data).
+    assert main(["evaluate", "--model", str(model), "--data", str(corpus), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["file"] == "EWT test" and default["accuracy"] == report["accuracy"]
     # The tagged file's UPOS column is the model's own prediction: it scores 100 %.
     assert main(["evaluate", "--model", str(model), str(tagged), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0

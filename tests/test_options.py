@@ -69,10 +69,10 @@ def test_only_typed_options_are_in_the_namespace() -> None:
 
 def test_help_is_the_field_text_plus_the_default() -> None:
     text = " ".join(parser_for(Example, defaults={"epochs": 4}).format_help().split())
-    for line in ("--epochs EPOCHS passes over the training data (default: 4)",  # the shown default
+    for line in ("--epochs N passes over the training data (default: 4)",  # the shown default
                  "--shuffle, --no-shuffle shuffle the sentences each epoch (default: True)",
                  "--rnn {lstm,gru} recurrent cell (default: lstm)",
-                 "--sizes SIZES [SIZES ...] batch sizes (default: 8 16)",
+                 "--sizes N [N ...] batch sizes (default: 8 16)",
                  "--out FILE where to write (default: model.pt)"):
         assert line in text
     assert "vocab-size" not in text
@@ -124,6 +124,15 @@ def test_shared_fields_are_added_once_and_required_and_positional_fields() -> No
     add_options(q, Command)
     assert build(Command, q.parse_args(["--model", "m.pt"])) == Command(Path("m.pt"))
     assert build(Command, q.parse_args(["--model", "m.pt", "in.txt"])).input == "in.txt"
+
+    @dataclass
+    class WithPath:
+        file: Path | None = field(default=None, metadata={"help": "a file", "positional": True})
+
+    r = ArgumentParser(prog="prog")
+    add_options(r, WithPath)
+    assert build(WithPath, r.parse_args([])) == WithPath(None)  # not Path("==SUPPRESS==")
+    assert build(WithPath, r.parse_args(["f.txt"])) == WithPath(Path("f.txt"))
     with pytest.raises(SystemExit):
         q.parse_args([])  # --model is required: its field has no default
 

@@ -72,3 +72,18 @@ def test_agreement_with_ewt_test_beats_the_library_alone() -> None:
     assert a.sentences == 2077
     assert 0.75 < a.library < a.seqtag  # the rules must help, on the treebank's own text
     assert a.seqtag > 0.9
+
+
+@pytest.mark.bad_input
+def test_without_nltk_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from seqtag import tokenize as module
+
+    monkeypatch.setitem(sys.modules, "nltk.tokenize", None)  # makes the import fail
+    module._library.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"pip install 'seqtag\[tokenize\]'"):
+            tokenize("I don't know.")
+    finally:
+        module._library.cache_clear()
