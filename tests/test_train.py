@@ -332,3 +332,62 @@ def test_fit_pins_batches_and_copies_them_without_blocking_on_cuda(monkeypatch: 
     assert train_module.transfer_options is transfer_options  # the policy fit uses:
     assert transfer_options(torch.device("cuda")) == {"pin_memory": True, "non_blocking": True}
     assert transfer_options(torch.device("cpu")) == {"pin_memory": False, "non_blocking": False}
+
+
+def _record_steps(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, float]]:
+    """Record, at every optimizer step, the learning rate and the gradients' global norm."""
+    steps: list[dict[str, float]] = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+        steps.append({"lr": self.param_groups[0]["lr"], "grad_norm": norm})
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    return steps
+
+
+def test_lr_decay_multiplies_the_rate_after_every_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = _record_steps(monkeypatch)
+    fit(TRAIN[:32], DEV[:4], quick(epochs=3, batch_size=16, lr=0.01, lr_decay=0.5), SMALL, progress=False)
+    assert [s["lr"] for s in steps] == pytest.approx([0.01] * 2 + [0.005] * 2 + [0.0025] * 2)
+
+
+def test_clip_norm_bounds_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = _record_steps(monkeypatch)
+    fit(TRAIN[:32], DEV[:4], quick(epochs=1, clip_norm=None), SMALL, progress=False)
+    assert max(s["grad_norm"] for s in steps) > 0.05  # unclipped gradients are larger than the bound
+    steps.clear()
+    fit(TRAIN[:32], DEV[:4], quick(epochs=1, clip_norm=0.05), SMALL, progress=False)
+    assert steps and max(s["grad_norm"] for s in steps) <= 0.05 * (1 + 1e-4)
+
+
+def test_max_tokens_caps_the_padded_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqtag.train as train_module
+
+    sizes: list[int] = []
+    real_loss = train_module.sequence_loss
+    monkeypatch.setattr(train_module, "sequence_loss",
+                        lambda model, batch: sizes.append(batch.words.numel()) or real_loss(model, batch))
+    fit(TRAIN, DEV[:4], quick(epochs=1, batch_size=32), SMALL, progress=False)
+    assert max(sizes) > 60  # without the cap, 32 sentences of ~6 tokens pad to more than 60
+    sizes.clear()
+    fit(TRAIN, DEV[:4], quick(epochs=1, batch_size=32, max_tokens=60), SMALL, progress=False)
+    assert sizes and max(sizes) <= 60
+    assert sum(sizes) >= sum(len(s) for s in TRAIN)  # every sentence still trained on
+
+
+def test_crf_tagger_fit_save_load_evaluate(tmp_path: Path) -> None:
+    result = fit(TRAIN, DEV, quick(epochs=4), {**SMALL, "crf": True}, progress=False)
+    assert result.model.crf is not None
+    before = result.evaluate(DEV)
+    assert before.accuracy > 0.8  # the toy grammar is easy
+    path = result.save(tmp_path / "crf.pt")
+    back = TrainedTagger.load(path)
+    assert back.model.config.crf and back.model.crf is not None
+    assert torch.equal(back.model.crf.transitions, result.model.crf.transitions)
+    after = back.evaluate(DEV)
+    assert after.predictions == before.predictions and after.correct == before.correct
+    assert after.loss == pytest.approx(before.loss)
