@@ -120,10 +120,13 @@ def test_run_packed_rejects_a_wrong_rnn_input_width():
 
 
 @pytest.mark.parametrize(
-    "cfg",
-    [dict(vocab_size=1, num_tags=3), dict(vocab_size=5, num_tags=3, rnn="transformer"),
-     dict(vocab_size=5, num_tags=3, hidden_size=0), dict(vocab_size=5, num_tags=3, dropout=1.0)],
+    ("cfg", "message"),
+    [(dict(vocab_size=1, num_tags=3), "vocab_size and num_tags must count <pad>"),
+     (dict(vocab_size=5, num_tags=3, rnn="transformer"), "rnn must be 'lstm' or 'gru', got 'transformer'"),
+     (dict(vocab_size=5, num_tags=3, hidden_size=0), "hidden_size must be >= 1, got 0"),
+     (dict(vocab_size=5, num_tags=3, dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+     (dict(vocab_size=5, num_tags=3, char_filters=0), "char_filters must be >= 1, got 0")],
 )
-def test_bad_configs_name_the_field(cfg):
-    with pytest.raises(ValueError):
+def test_bad_configs_name_the_field(cfg, message):
+    with pytest.raises(ValueError, match=message):
         TaggerConfig(**cfg)

@@ -236,8 +236,9 @@ def test_command_line(capsys: pytest.CaptureFixture) -> None:
     assert "torchrun" in text and "--nproc_per_node" in text and "--crf" in text
     cfg = parse_args(["train", "--epochs", "3", "--crf", "--train-size", "100"])
     assert (cfg.epochs, cfg.crf, cfg.train_size, cfg.batch_size) == (3, True, 100, DistConfig().batch_size)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):  # a usage error, with the reason on stderr
         parse_args(["--epochs", "0"])
+    assert "epochs must be >= 1, got 0" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------

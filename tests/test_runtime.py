@@ -29,7 +29,7 @@ def test_cuda_without_gpu_is_a_clear_error():
 def test_unknown_device_names_the_choices():
     with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda"):
         resolve_device("tpu-please")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="device must be a str or torch.device, got int"):
         resolve_device(3)  # type: ignore[arg-type]
 
 
@@ -57,7 +57,7 @@ def test_cpu_threads_sets_and_restores_even_on_error():
     with cpu_threads(other):
         assert torch.get_num_threads() == other
     assert torch.get_num_threads() == start
-    with pytest.raises(KeyError), cpu_threads(other):
+    with pytest.raises(KeyError, match="boom"), cpu_threads(other):
         raise KeyError("boom")
     assert torch.get_num_threads() == start
     with cpu_threads(None):  # leaves the setting alone

@@ -56,7 +56,7 @@ def test_encode_rejects_a_plain_string():
 def test_duplicates_and_non_strings_are_errors():
     with pytest.raises(ValueError, match="duplicate"):
         Vocab(["a", "a"])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="tokens must be str, got int: 3"):
         Vocab(["a", 3])  # type: ignore[list-item]
 
 
