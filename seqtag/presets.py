@@ -1,6 +1,6 @@
 """Named sets of hyper-parameters for ``python -m seqtag train --preset NAME``.
 
-A preset maps field names of :class:`seqtag.models.TaggerConfig` and :class:`seqtag.train.TrainConfig`
+A preset maps field names of :class:`seqtag.models.TaggerConfig` and :class:`seqtag.config.TrainConfig`
 to values, plus ``"char_cnn": True`` to switch on the character CNN (its vocabulary size is only
 known once the training data is read). ``"default"`` is what ``train`` uses without ``--preset``;
 every other preset lists only what it changes relative to ``"default"`` (see :func:`preset`).
