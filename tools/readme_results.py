@@ -118,16 +118,15 @@ def chapter_links(config: dict | None = None) -> str:
 # ------------------------------------------------------------------------------------------- results
 def accuracy_rows(files: dict[str, dict]) -> list[str]:
     rows = []
-    for name in ("ewt_upos", "ewt_xpos", "ewt_upos_plain"):
-        d = files.get(name)
-        if not d or "test" not in d:
+    for name, d in files.items():  # every file of one trained tagger: `test` scores and a `tagset`
+        t = d.get("test")
+        if not (isinstance(t, dict) and "accuracy" in t and d.get("tagset")):
             continue
-        t = d["test"]
-        what = f"`python -m seqtag train`, preset {d.get('preset', '?')}"
+        what = f"preset `{d.get('preset', 'default')}`"
         if (d.get("tagger_config") or {}).get("unk_signatures") is False or name.endswith("_plain"):
             what += ", one `<unk>` (no unknown-word classes)"
         rows.append(
-            f"| {what} | {d.get('tagset', '?').upper()} | **{pct(t.get('accuracy'))}** | {pct(d.get('dev_accuracy'))} "
+            f"| {what} | {d['tagset'].upper()} | **{pct(t.get('accuracy'))}** | {pct(d.get('dev_accuracy'))} "
             f"| {pct(t.get('iv_accuracy'), 1)} / {pct(t.get('oov_accuracy'), 1)} | {minutes(d.get('train_seconds'))} "
             f"| `{name}.json` |"
         )
