@@ -22,7 +22,7 @@ tagged word. Errors name the file and the line.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -306,14 +306,18 @@ def read_conllu(path: str | os.PathLike[str], tagset: TagsetName | None = None) 
         return [c.sentence for c in iter_conllu(f, str(path), tagset) if c.sentence is not None]
 
 
-def format_conllu(sentence: Sentence, comments: dict[str, str] | None = None) -> str:
+def format_conllu(
+    sentence: Sentence, comments: dict[str, str] | None = None, misc: Sequence[str] | None = None
+) -> str:
     """One sentence as a CoNLL-U block (comment lines, 10-column word lines, a blank line).
 
     Columns other than ID, FORM, UPOS and XPOS are ``_``. ``sent_id`` becomes a comment, then
     ``comments`` (``# key = value``, e.g. where the sentence came from), then the text:
     ``sentence.text`` when set (the raw text the words were split from), else the words joined
-    by spaces.
+    by spaces. ``misc`` fills the MISC column, one entry per word (e.g. ``SpaceAfter=No``).
     """
+    if misc is not None and len(misc) != len(sentence.words):
+        raise ValueError(f"misc has {len(misc)} entries for {len(sentence.words)} words")
     lines = [f"# sent_id = {sentence.sent_id}"] if sentence.sent_id else []
     for key, value in (comments or {}).items():
         lines.append(f"# {key} = {' '.join(str(value).split())}")
@@ -322,7 +326,8 @@ def format_conllu(sentence: Sentence, comments: dict[str, str] | None = None) ->
     for i, (word, upos, xpos) in enumerate(zip(sentence.words, sentence.upos, sentence.xpos, strict=True), 1):
         if not word or any(c in word for c in "\t\n\r"):
             raise ValueError(f"word {i} of sentence {sentence.sent_id!r} is empty or holds a tab/newline: {word!r}")
-        lines.append(f"{i}\t{word}\t_\t{upos or '_'}\t{xpos or '_'}\t_\t_\t_\t_\t_")
+        extra = (misc[i - 1] if misc is not None else "") or "_"
+        lines.append(f"{i}\t{word}\t_\t{upos or '_'}\t{xpos or '_'}\t_\t_\t_\t_\t{extra}")
     return "\n".join(lines) + "\n\n"
 
 

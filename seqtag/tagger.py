@@ -18,6 +18,7 @@ A checkpoint holds only plain Python values and tensors, so it loads with
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,9 +328,10 @@ def tag_text_lines(
 ) -> tuple[int, int]:
     """Tag text, one sentence per non-blank line; write one CoNLL-U block per line.
 
-    Each block says where its words came from: ``# source = SOURCE:LINE`` and ``# text =`` the
-    line as typed. With ``tokenize``, lines are split by :func:`seqtag.tokenize.tokenize`
-    (``don't`` -> ``do n't``); else at spaces.
+    Each block says where its words came from: ``# source = SOURCE:LINE``, ``# text =`` the
+    line as typed, and ``SpaceAfter=No`` in the MISC column of a token glued to the next one
+    (UD's convention: the text can be rebuilt from the tokens). With ``tokenize``, lines are
+    split by :func:`seqtag.tokenize.tokenize` (``don't`` -> ``do n't``); else at spaces.
 
     Returns:
         ``(sentences, tokens)`` tagged.
@@ -337,19 +339,25 @@ def tag_text_lines(
     Raises:
         ValueError: a line that is not UTF-8 (``source:line``), or no sentence at all.
     """
-    split: Callable[[str], list[str]] = str.split
-    if tokenize:
-        from seqtag.tokenize import tokenize as split
+    def spans(text: str) -> list[tuple[int, int]]:
+        if tokenize:
+            from seqtag.tokenize import token_spans
+
+            return token_spans(text)
+        return [m.span() for m in re.finditer(r"\S+", text)]
+
     sentences = tokens = 0
     for group in _batched(_text_sentences(lines, source), batch_size, lambda _: 1):
-        words = [split(text) for _, text in group]
-        for (lineno, text), ws, tags in zip(group, words, tagger.tag(words, batch_size), strict=True):
+        cuts = [spans(text) for _, text in group]
+        words = [[text[a:b] for a, b in cut] for (_, text), cut in zip(group, cuts, strict=True)]
+        for (lineno, text), ws, cut, tags in zip(group, words, cuts, tagger.tag(words, batch_size), strict=True):
             sentences += 1
             tokens += len(ws)
             blank = ["_"] * len(ws)
             upos, xpos = (tags, blank) if tagger.tagset == "upos" else (blank, tags)
+            glued = ["SpaceAfter=No" if b == a2 else "_" for (_, b), (a2, _) in zip(cut, cut[1:], strict=False)]
             block = format_conllu(Sentence(ws, upos, xpos, sent_id=str(sentences), line=lineno, text=text),
-                                  {"source": f"{source}:{lineno}"})
+                                  {"source": f"{source}:{lineno}"}, [*glued, "_"])
             out.write(block.encode("utf-8"))
     if sentences == 0:
         raise ValueError(f"{source}: no sentence to tag (the input is empty or blank)")

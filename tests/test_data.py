@@ -198,6 +198,15 @@ def test_format_conllu_round_trips(tmp_path: Path) -> None:
         format_conllu(Sentence(["a\tb"], ["X"], ["FW"]))
 
 
+def test_format_conllu_comments_text_and_misc() -> None:
+    s = Sentence(["do", "n't"], ["AUX", "PART"], ["VBP", "RB"], "7", text="don't")
+    block = format_conllu(s, {"source": "in.txt:3"}, ["SpaceAfter=No", ""])
+    assert block == ("# sent_id = 7\n# source = in.txt:3\n# text = don't\n"
+                     "1\tdo\t_\tAUX\tVBP\t_\t_\t_\t_\tSpaceAfter=No\n2\tn't\t_\tPART\tRB\t_\t_\t_\t_\t_\n\n")
+    with pytest.raises(ValueError, match="misc has 1 entries for 2 words"):
+        format_conllu(s, misc=["_"])
+
+
 def test_tags_of_rejects_unknown_tagset() -> None:
     with pytest.raises(ValueError, match="'upos' or 'xpos'"):
         tags_of([Sentence(["a"], ["X"], ["FW"])], "deprel")  # type: ignore[arg-type]

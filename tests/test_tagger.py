@@ -85,6 +85,11 @@ def test_text_lines_to_conllu_and_conllu_rewritten(model_path: Path, tmp_path: P
     sentences = read_conllu(path, tagset="upos")
     assert [s.text for s in sentences] == ["I don't know.", "It is late"]
     assert sentences[0].words == ["I", "do", "n't", "know", "."] and b"# source = in.txt:3\n" in out.getvalue()
+    rows = [line.split("\t") for line in out.getvalue().decode().splitlines() if line and not line.startswith("#")]
+    glued = [row[9] == "SpaceAfter=No" for row in rows[:5]]
+    assert glued == [False, True, False, True, False]  # do|n't and know|. touch in the text
+    rebuilt = "".join(row[1] + ("" if row[9] == "SpaceAfter=No" else " ") for row in rows[:5]).strip()
+    assert rebuilt == "I don't know."
     again = io.BytesIO()
     assert tag_conllu_lines(tagger, path.read_bytes().splitlines(keepends=True), again, str(path)) == (2, 8)
     assert again.getvalue() == out.getvalue()  # its own tags again: nothing changes
