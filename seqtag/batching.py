@@ -77,12 +77,18 @@ def check_lengths(lengths: Tensor | Sequence[int], max_len: int | None = None) -
     return out
 
 
-def lengths_to_mask(lengths: Tensor | Sequence[int], max_len: int | None = None) -> Tensor:
+def lengths_to_mask(
+    lengths: Tensor | Sequence[int], max_len: int | None = None, device: torch.device | str | None = None
+) -> Tensor:
     """Boolean mask ``(B, T)``: ``mask[b, t]`` is ``True`` iff ``t < lengths[b]``.
 
+    The one place the package turns lengths into a mask (``True`` = real token).
+
     Args:
-        lengths: ``(B,)`` sentence lengths (any device; the mask is made on the CPU).
+        lengths: ``(B,)`` sentence lengths (a list, or an integer tensor on any device).
         max_len: ``T``; defaults to ``max(lengths)``.
+        device: where the mask goes (default: the CPU). It is built on the CPU, where the lengths
+            are, and copied once: nothing is read back from ``device``.
 
     >>> lengths_to_mask([3, 1])
     tensor([[ True,  True,  True],
@@ -90,7 +96,8 @@ def lengths_to_mask(lengths: Tensor | Sequence[int], max_len: int | None = None)
     """
     lens = check_lengths(lengths, max_len)
     t = int(lens.max()) if max_len is None else max_len
-    return torch.arange(t).unsqueeze(0) < lens.unsqueeze(1)
+    mask = torch.arange(t).unsqueeze(0) < lens.unsqueeze(1)
+    return mask if device is None else mask.to(device)
 
 
 def pad_batch(

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqtag.batching import check_lengths
+from seqtag.batching import check_lengths, lengths_to_mask
 from seqtag.crf import CRF
 from seqtag.io import check_known_fields
 from seqtag.vocab import PAD_ID, UNK_ID
@@ -267,8 +267,7 @@ class Tagger(nn.Module):
         One forward pass then :meth:`decode`. Inputs as for :meth:`forward`.
         """
         scores = self.forward(words, lengths, chars)
-        mask = torch.arange(words.size(1), device=words.device) < lengths.to(words.device)[:, None]
-        return self.decode(scores, mask)
+        return self.decode(scores, lengths_to_mask(lengths, words.size(1), words.device))
 
     @torch.no_grad()
     def decode(self, scores: Tensor, mask: Tensor) -> Tensor:

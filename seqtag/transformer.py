@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from seqtag.batching import check_lengths
+from seqtag.batching import lengths_to_mask
 from seqtag.io import check_known_fields
 from seqtag.models import CharCNN
 from seqtag.vocab import PAD_ID
@@ -176,11 +176,10 @@ class TransformerTagger(nn.Module):
             raise ValueError(f"words must be (B, T), got shape {tuple(words.shape)}")
         if words.is_floating_point():
             raise ValueError(f"words must be integer ids, got {words.dtype}; use .long()")
-        lens = check_lengths(lengths, words.size(1))
+        mask = lengths_to_mask(lengths, words.size(1), words.device)  # checks the lengths too
         x = self.embed(words, chars)
         padding = None
         if mask_padding:
-            mask = torch.arange(words.size(1), device=words.device) < lens.to(words.device)[:, None]
             padding = ~mask  # (B, T) bool, True = ignore this key (the opposite of our mask!)
         h = self.encoder(x, src_key_padding_mask=padding)
         return self.output(self.dropout(h))
@@ -188,11 +187,22 @@ class TransformerTagger(nn.Module):
     @torch.no_grad()
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         """Best tag id per position, ``(B, T)`` int64 (``PAD_ID`` at padded positions)."""
-        logits = self.forward(words, lengths, chars)
-        logits[..., PAD_ID] = float("-inf")  # <pad> is never a prediction
-        lens = check_lengths(lengths, words.size(1)).to(words.device)
-        mask = torch.arange(words.size(1), device=words.device) < lens[:, None]
-        return logits.argmax(-1).masked_fill(~mask, PAD_ID)
+        scores = self.forward(words, lengths, chars)
+        return self.decode(scores, lengths_to_mask(lengths, words.size(1), words.device))
+
+    @torch.no_grad()
+    def decode(self, scores: Tensor, mask: Tensor) -> Tensor:
+        """Best tag ids ``(B, T)`` int64 from this model's ``(B, T, C)`` scores and a bool ``(B, T)``
+        mask on the same device: ``<pad>`` never predicted, ``PAD_ID`` at padded positions. The
+        scores are not modified, so the same forward pass can also give the loss."""
+        if scores.dim() != 3 or mask.shape != scores.shape[:2] or mask.dtype != torch.bool:
+            raise ValueError(
+                f"scores must be (B, T, C) and mask (B, T) bool, got {tuple(scores.shape)} and "
+                f"{tuple(mask.shape)} {mask.dtype}"
+            )
+        no_pad = torch.zeros(scores.size(-1), dtype=torch.bool, device=scores.device)
+        no_pad[PAD_ID] = True
+        return scores.masked_fill(no_pad, float("-inf")).argmax(-1).masked_fill(~mask, PAD_ID)
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -234,3 +234,9 @@ def test_random_batches_bad_batch_size() -> None:
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         random_batches(10, 0)
     assert sorted(i for b in random_batches(10, 3) for i in b) == list(range(10))
+
+
+def test_lengths_to_mask_goes_to_the_device_asked_for() -> None:
+    mask = lengths_to_mask([3, 1], 4, device="meta")  # built on the CPU, copied once
+    assert mask.device.type == "meta" and mask.shape == (2, 4) and mask.dtype == torch.bool
+    assert lengths_to_mask([3, 1]).device.type == "cpu"

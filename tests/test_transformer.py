@@ -127,3 +127,16 @@ def test_bad_configs() -> None:
         make(char_vocab_size=10)(torch.ones(1, 2, dtype=torch.long), torch.tensor([2]))
     with pytest.raises(ValueError, match="unknown TransformerConfig fields"):
         TransformerConfig.from_dict({"vocab_size": 5, "num_tags": 3, "heads": 2})
+
+
+def test_decode_from_one_forward_matches_predict_and_keeps_the_scores() -> None:
+    model = make().eval()
+    words, lengths, mask = pad_batch(SENTENCES)
+    scores = model(words, lengths)
+    kept = scores.clone()
+    pred = model.decode(scores, mask)
+    assert torch.equal(scores, kept)  # the same scores can also give the loss
+    assert torch.equal(pred, model.predict(words, lengths))
+    assert torch.all(pred[mask] != 0) and torch.all(pred[~mask] == 0)
+    with pytest.raises(ValueError, match=r"mask \(B, T\) bool"):
+        model.decode(scores, mask.long())
