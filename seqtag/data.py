@@ -9,10 +9,10 @@ Where :func:`ewt_path` looks, in this order:
    ``SEQTAG_DATA`` (an empty value counts as unset): ``<folder>/ud-english-ewt/<file>`` or
    ``<folder>/<file>``. Files found there are used as they are (no checksum: it may be your
    own corpus in the same format);
-2. the user cache (``SEQTAG_CACHE``, default :func:`platformdirs.user_cache_dir`), filled on first
-   use by :func:`fetch` from the official URLs (``SEQTAG_DATA_URL`` overrides the base URL). Every
-   download is checked against its known sha256 and written atomically: a failed download
-   leaves nothing behind.
+2. the user cache (``SEQTAG_CACHE``, default :func:`platformdirs.user_cache_dir`), filled on
+   first use by :func:`seqtag.download.fetch` from the official URLs (``SEQTAG_DATA_URL``
+   overrides the base URL). Every download is checked against its known sha256 and written
+   atomically: a failed download leaves nothing behind.
 
 A CoNLL-U file is parsed sentence by sentence with :func:`conllu.parse_token_and_metadata`;
 multi-word token lines (``8-9``) and empty nodes (``8.1``) are skipped, since neither is a
@@ -31,15 +31,15 @@ from typing import BinaryIO, Literal
 import conllu
 from conllu.exceptions import ParseException
 
+from seqtag.download import EWT_FOLDER, cache_dir, env_path, fetch
+
 __all__ = [
     "Sentence",
     "ConlluChunk",
     "ConlluFormatError",
     "CorpusNotFoundError",
-    "DownloadError",
     "EWT_FILES",
     "EWT_SHA256",
-    "EWT_BASE_URL",
     "Split",
     "TagsetName",
     "iter_conllu",
@@ -47,8 +47,6 @@ __all__ = [
     "format_conllu",
     "ewt_path",
     "load_ewt",
-    "fetch",
-    "cache_dir",
     "tags_of",
     "subset",
 ]
@@ -56,8 +54,6 @@ __all__ = [
 Split = Literal["train", "dev", "test"]
 TagsetName = Literal["upos", "xpos"]
 
-EWT_BASE_URL = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16"
-EWT_FOLDER = "ud-english-ewt"
 EWT_FILES: dict[str, str] = {
     "train": "en_ewt-ud-train.conllu",
     "dev": "en_ewt-ud-dev.conllu",
@@ -85,10 +81,6 @@ class ConlluFormatError(ValueError):
 
 class CorpusNotFoundError(FileNotFoundError):
     """A corpus file is neither in the data folder nor obtainable."""
-
-
-class DownloadError(RuntimeError):
-    """A download failed (HTTP error, interrupted or truncated body, checksum mismatch)."""
 
 
 @dataclass
@@ -342,78 +334,6 @@ def tags_of(sentences: Iterable[Sentence], tagset: TagsetName = "upos") -> list[
 # Finding and downloading the treebank
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name, "").strip()
-    return Path(value).expanduser() if value else None
-
-
-def cache_dir() -> Path:
-    """Where downloads go: ``$SEQTAG_CACHE``, else the user cache dir (``~/.cache/seqtag``)."""
-    env = _env_path("SEQTAG_CACHE")
-    if env is not None:
-        return env
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("seqtag"))
-
-
-def fetch(
-    fname: str,
-    sha256: str,
-    *,
-    base_url: str | None = None,
-    cache: str | os.PathLike[str] | None = None,
-    timeout: float = 60.0,
-) -> Path:
-    """Download ``<base_url>/<fname>`` into ``<cache>/ud-english-ewt/`` once, checked by sha256.
-
-    Args:
-        fname: the file name (also its name in the cache).
-        sha256: the expected hex digest; a cached file with another digest is downloaded again.
-        base_url: defaults to ``$SEQTAG_DATA_URL``, else the official r2.16 URL.
-        cache: defaults to :func:`cache_dir`.
-        timeout: seconds to wait for the server.
-
-    Returns:
-        The path of the verified file.
-
-    Raises:
-        DownloadError: HTTP error (e.g. 404), interrupted or truncated transfer, checksum
-            mismatch. Nothing is left in the cache: pooch downloads to a temporary file and
-            renames it only once the checksum matches.
-    """
-    import pooch
-    import requests
-
-    base = (base_url or os.environ.get("SEQTAG_DATA_URL", "").strip() or EWT_BASE_URL).rstrip("/")
-    url = f"{base}/{fname}"
-    folder = Path(cache) if cache is not None else cache_dir()
-    folder = folder / EWT_FOLDER
-    hint = f"or put {fname} in a folder and point SEQTAG_DATA at it"
-    try:
-        path = pooch.retrieve(
-            url,
-            known_hash=f"sha256:{sha256}",
-            fname=fname,
-            path=folder,
-            downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False),
-        )
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else "?"
-        raise DownloadError(f"download of {url} failed: HTTP {status}; check the URL, {hint}") from None
-    except requests.RequestException as exc:
-        raise DownloadError(
-            f"download of {url} was interrupted or truncated ({type(exc).__name__}); "
-            f"nothing was saved: run again, {hint}"
-        ) from None
-    except ValueError as exc:  # pooch's checksum mismatch
-        raise DownloadError(
-            f"checksum mismatch for {url}: the file is not the expected release ({exc}); "
-            f"nothing was saved: check SEQTAG_DATA_URL, {hint}"
-        ) from None
-    return Path(path)
-
-
 def _split_file(split: str) -> str:
     if split not in EWT_FILES:
         raise ValueError(f"split must be one of {sorted(EWT_FILES)}, got {split!r}")
@@ -426,14 +346,14 @@ def ewt_path(split: Split, data_dir: str | os.PathLike[str] | None = None) -> Pa
     Args:
         split: which file.
         data_dir: a folder holding the files; defaults to ``$SEQTAG_DATA``. Without one, the file
-            comes from the download cache (see :func:`fetch`).
+            comes from the download cache (see :func:`seqtag.download.fetch`).
 
     Raises:
         CorpusNotFoundError: a data folder is set but does not hold the file.
-        DownloadError: the download failed.
+        seqtag.download.DownloadError: the download failed.
     """
     fname = _split_file(split)
-    folder = Path(data_dir).expanduser() if data_dir not in (None, "") else _env_path("SEQTAG_DATA")
+    folder = Path(data_dir).expanduser() if data_dir not in (None, "") else env_path("SEQTAG_DATA")
     if folder is None:
         return fetch(fname, EWT_SHA256[split])
     candidates = [folder / EWT_FOLDER / fname, folder / fname]

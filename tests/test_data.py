@@ -1,4 +1,4 @@
-"""seqtag.data: CoNLL-U parsing edge cases, data-folder resolution, and the downloader's faults.
+"""seqtag.data and seqtag.download: CoNLL-U parsing edge cases, data folders, the downloader's faults.
 
 The downloader is tested against a local HTTP server on 127.0.0.1 only: no test touches the network.
 """
@@ -18,16 +18,15 @@ from seqtag import data
 from seqtag.data import (
     ConlluFormatError,
     CorpusNotFoundError,
-    DownloadError,
     Sentence,
     ewt_path,
-    fetch,
     format_conllu,
     iter_conllu,
     load_ewt,
     read_conllu,
     tags_of,
 )
+from seqtag.download import DownloadError, fetch
 
 ROW = "{i}\t{form}\t{form}\t{upos}\t{xpos}\t_\t0\t_\t_\t_"
 GOOD = (
