@@ -9,8 +9,9 @@ What "as Colab does" means here:
 - each chapter gets a FRESH environment on top of it (a new Colab runtime per notebook), so an extra
   that one chapter installed never hides another chapter's missing extra;
 - `google.colab` is importable and imported at start-up (a stand-in module), so the install cell runs;
-- the install cell installs `seqtag @ git+file://localhost/<this checkout>` (SEQTAG_INSTALL_URL), i.e.
-  the COMMITTED tree, with the extras the cell names; seqtag's own dependencies come from the registry;
+- the install cell installs seqtag built once from `git+file://localhost/<this checkout>` (the
+  COMMITTED tree, built as Colab's pip builds it; SEQTAG_INSTALL_URL overrides) with the extras the
+  cell names; seqtag's own dependencies come from the package registry;
 - the working directory is an empty temporary folder, not book/: no results/ folder beside the chapter;
 - each chapter runs with papermill at its default (quick) parameters; corpora come from SEQTAG_DATA
   when set (Colab itself downloads them with pooch).
@@ -93,6 +94,23 @@ def stderr_to(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
+def wheel_from_git(folder: Path) -> str:
+    """Build seqtag's wheel once from `git+file://localhost/<checkout>` as Colab's pip would (isolated
+    build of the committed tree); every chapter's install cell then installs that wheel, with its extras."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(BASE / "bin" / "python"), "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
+         "-w", str(folder), f"seqtag @ git+file://localhost{ROOT}"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    if done.returncode != 0:
+        tail = [ln for ln in done.stderr.splitlines() if "is ignored: it is neither" not in ln][-15:]
+        raise SystemExit("colab-check: building seqtag from git failed:\n" + "\n".join(tail))
+    wheel = next(folder.glob("seqtag-*.whl"))
+    print(f"seqtag wheel built from git+file://localhost{ROOT} in {time.perf_counter() - start:.0f} s")
+    return wheel.as_uri()
+
+
 def uncommitted() -> list[str]:
     """Files the git install will not carry: uncommitted changes in the package or its data."""
     out = subprocess.run(
@@ -119,11 +137,11 @@ def main() -> int:
     if dirty:
         print(f"note: the install cell installs the committed tree; not in it: {' '.join(dirty[:6])}")
     base_site = base_env()
-    url = os.environ.get("SEQTAG_INSTALL_URL") or f"git+file://localhost{ROOT}"
     total = time.perf_counter()
     failed = []
     with tempfile.TemporaryDirectory(prefix="colab-check-") as tmp:
         tmp = Path(tmp)
+        url = os.environ.get("SEQTAG_INSTALL_URL") or wheel_from_git(tmp / "wheel")
         jupyter = tmp / "jupyter"
         os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter), os.environ.get("JUPYTER_PATH")]))
         os.environ["SEQTAG_INSTALL_URL"] = url

@@ -8,7 +8,7 @@ if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" SEQTAG_DATA="${SEQTAG_DATA:-$PWD/.devdata}" MPLBACKEND=Agg TQDM_DISABLE=1 PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" SEQTAG_DATA="${SEQTAG_DATA:-$PWD/.devdata}" TQDM_DISABLE=1 PYTHONUNBUFFERED=1
 python3 -m ipykernel install --prefix /tmp/kern --name python3 >/dev/null && export JUPYTER_PATH=/tmp/kern/share/jupyter
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
