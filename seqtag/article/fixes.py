@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from seqtag.article.code import ARTICLE_BIEBER_LSTM, TAGS, define
 from seqtag.article.registry import REGISTRY, get
-from seqtag.notebook import show_diff
+from seqtag.notebook import diff_lines
 
 __all__ = [
     "WALKTHROUGH",
@@ -92,9 +92,8 @@ def apply_fix(source: str, bug_id: str, show: bool = True) -> str:
     separate hunk (line numbers of the old and the new source).
     """
     new = _patch(source, bug_id)
-    if show:
-        print(f"fix {bug_id}:")
-        show_diff(source, new)
+    if show:  # one write, so that a notebook stores it as one output
+        print("\n".join([f"fix {bug_id}:", *diff_lines(source, new)]) + "\n", end="", flush=True)
     return new
 
 

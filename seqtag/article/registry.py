@@ -132,7 +132,7 @@ def expect(bug_id: str) -> Iterator[None]:
         yield
     except Exception as exc:
         got = describe(exc)
-        print(got)
+        print(got + "\n", end="", flush=True)  # one write: a notebook stores it as one output
         if got != expected:
             raise AssertionError(
                 f"bug {bug_id!r}: the chapter raised\n  {got}\nbut seqtag.article reproduces\n  {expected}"
