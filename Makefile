@@ -61,7 +61,7 @@ unit: venv
 
 ## make browser: open the built HTML in headless Chromium (installs Debian's chromium if root).
 browser: venv
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ echo "installing Debian's chromium and chromium-driver for the browser check"; \
 		  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		  chromium chromium-driver >/dev/null); } || echo "no chromium: browser checks will be skipped"; }
