@@ -26,6 +26,10 @@ the numbers):
   - runs of punctuation (``??``, ``!!!``, ``----``, ``$$$``) are one token, as in EWT;
   - ``word/word`` is split at the slash when every part holds two letters (``and / or``), and
     a minus sign is split from its number (``- 2,239,879``);
+  - a period inside the text ends a sentence (``too late. Mail me`` -> ``late .``: NLTK splits
+    only the last period, as it expects one sentence), except after the abbreviations EWT
+    writes with their period (``Mr.``, ``Inc.``, ``etc.``; from EWT train), initials and
+    dotted words (``U.S.``).
   - hyphenated words are split at their hyphens (``opt-out`` -> ``opt - out``, as EWT does),
     except after the prefixes EWT keeps attached (``anti-``, ``non-``, ``e-``, ``re-``...; the list
     is the hyphenated words that EWT *train* keeps whole) and telephone-style digit groups.
@@ -125,6 +129,34 @@ def _split_word(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return _split_at(text, start, end, "-")
 
 
+# Words EWT writes with their period (from the "Xx." forms of EWT train): never a sentence end.
+ABBREVIATIONS = frozenset({
+    "dr", "mr", "mrs", "ms", "st", "etc", "vs", "inc", "ltd", "co", "corp", "jr", "sr", "ft", "gen",
+    "lt", "col", "rev", "gov", "sen", "rep", "reps", "prof", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "fri", "sat", "sun",
+    "attn", "eg", "ext", "fax", "blvd", "vol", "sec", "al", "esp", "mins", "yrs", "lb", "oz", "approx",
+})
+_SENTENCE_END = re.compile(r"[^\W_]+\.")
+
+
+def _split_inner_periods(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Split the period off ``late.`` inside a line (NLTK only splits the text's last period).
+
+    NLTK's tokenizer expects one sentence at a time; a line holding two (``too late. Mail me``)
+    keeps ``late.`` whole. EWT never does: it ends a sentence there. Single letters (``J.``,
+    initials), dotted words (``U.S.``) and the abbreviations above keep their period.
+    """
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        word = text[a:b]
+        number_sign = word.lower() == "no." and re.match(r"\s*\d", text[b:])  # No. 5
+        if b - a > 2 and _SENTENCE_END.fullmatch(word) and word[:-1].lower() not in ABBREVIATIONS and not number_sign:
+            out += [(a, b - 1), (b - 1, b)]
+        else:
+            out.append((a, b))
+    return out
+
+
 def _merge_punctuation(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Join touching tokens that together form one run of punctuation (``??``, ``.?``, ``----``)."""
     out: list[tuple[int, int]] = []
@@ -164,7 +196,7 @@ def token_spans(text: str) -> list[tuple[int, int]]:
         if pos < b:
             spans.append((pos, b))
     spans.sort()
-    return _merge_punctuation(text, spans)
+    return _merge_punctuation(text, _split_inner_periods(text, spans))
 
 
 def tokenize(text: str) -> list[str]:

@@ -27,6 +27,11 @@ from seqtag.tokenize import library_tokenize, measure_agreement, token_spans, to
         ("Call 713-853-1234 -- now!!", ["Call", "713-853-1234", "--", "now", "!!"]),
         ("USD/DM and/or w/ L/C", ["USD", "/", "DM", "and", "/", "or", "w/", "L/C"]),
         ("   ", []),
+        # two sentences on one line: NLTK alone splits only the last period
+        ("It's too late. Mr. Smith of Acme Inc. left the U.S. in 2005. No. 5 won.",
+         ["It", "'s", "too", "late", ".", "Mr.", "Smith", "of", "Acme", "Inc.", "left", "the", "U.S.", "in", "2005",
+          ".", "No.", "5", "won", "."]),
+        ("I said no. J. Doe agreed", ["I", "said", "no", ".", "J.", "Doe", "agreed"]),
     ],
 )
 def test_tokens_follow_ewt(text: str, tokens: list[str]) -> None:
