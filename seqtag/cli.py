@@ -222,7 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     numbers: dict[str, Any] = {
         "command": " ".join(["python -m seqtag", *args.argv]),
         "seqtag_version": __version__,
-        "files": {name: str(path) if path is not None else f"EWT {name}"
+        "files": {name: str(path) if path not in (None, EWT) else f"EWT {name}"
                   for name, path in [("train", run.train), ("dev", run.dev), ("test", run.test)]
                   if name != "test" or path is not None},
         "tagset": config.tagset,

@@ -71,6 +71,7 @@ def model(corpus: Path) -> Path:
     numbers = json.loads(results.read_text())
     assert numbers["tagset"] == "upos" and numbers["epochs_run"] == 4 and 0.0 <= numbers["test"]["accuracy"] <= 1.0
     assert numbers["tagger_config"]["hidden_size"] == 16 and numbers["tagger_config"]["dropout"] == 0.33  # preset
+    assert numbers["files"] == {"train": "EWT train", "dev": "EWT dev", "test": "EWT test"}
     return out
 
 
