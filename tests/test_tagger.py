@@ -102,3 +102,19 @@ def test_text_lines_errors_name_the_line(model_path: Path) -> None:
         tag_text_lines(tagger, [b"ok\n", "caf\xe9\n".encode("latin-1")], io.BytesIO(), "in.txt")
     with pytest.raises(ValueError, match="no sentence to tag"):
         tag_text_lines(tagger, [b"\n", b"  \n"], io.BytesIO(), "in.txt")
+
+
+def test_tag_batch_buckets_by_length_like_training(model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tagger = seqtag.load(model_path)
+    texts = [" ".join(["we"] * n) for n in (7, 1, 12, 4, 9, 2, 11, 5, 3, 10, 6, 8)]  # lengths, shuffled
+    seen: list[list[int]] = []
+    predict = tagger.model.predict
+
+    def spy(words, lengths, chars=None):  # type: ignore[no-untyped-def]
+        seen.append(sorted(lengths.tolist()))
+        return predict(words, lengths, chars)
+
+    monkeypatch.setattr(tagger.model, "predict", spy)
+    result = tagger.tag_batch(texts, batch_size=4)
+    assert seen == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]  # similar lengths together: little padding
+    assert [len(pairs) for pairs in result] == [7, 1, 12, 4, 9, 2, 11, 5, 3, 10, 6, 8]  # the input order
