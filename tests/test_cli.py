@@ -365,12 +365,19 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
     assert set(commands) == {"train", "tag", "evaluate", "bench"}
     for name, parser in commands.items():
         if name == "bench":
-            continue  # its options are seqtag.bench's (checked in test_bench_parser_takes_no_abbreviations)
+            continue  # a pass-through to seqtag.bench's own parser, checked below
         options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
         assert len(options) >= (30 if name == "train" else 5)
         for action in options:
             text = action.help or ""
             assert len(text.split()) >= 3 and not text.startswith("(default"), (name, action.option_strings, text)
+    from seqtag import bench
+    from seqtag.options import ArgumentParser
+
+    bench_parser = ArgumentParser(prog="python -m seqtag bench")  # what cmd_bench builds
+    bench.add_arguments(bench_parser)
+    for action in (a for a in bench_parser._actions if a.option_strings and a.dest != "help"):
+        assert len((action.help or "").split()) >= 3, ("bench", action.option_strings, action.help)
     help_text = " ".join(commands["train"].format_help().split())
     assert "--embeddings EMBEDDINGS pretrained word vectors loaded before training: 'glove50'" in help_text
     assert "--dev FILE CoNLL-U file on which the best epoch is chosen (default: EWT dev)" in help_text

@@ -148,13 +148,15 @@ def test_unsupported_types_are_refused() -> None:
 
 
 def _package_configs() -> list[type]:
+    from seqtag.bench.command import BenchOptions
     from seqtag.cli import EvaluateCommand, TagCommand, TrainCommand
     from seqtag.config import TrainConfig
     from seqtag.distributed import DistConfig
     from seqtag.models import TaggerConfig
     from seqtag.transformer import TransformerConfig
 
-    return [TrainConfig, TaggerConfig, TransformerConfig, DistConfig, TrainCommand, TagCommand, EvaluateCommand]
+    return [TrainConfig, TaggerConfig, TransformerConfig, DistConfig, BenchOptions, TrainCommand, TagCommand,
+            EvaluateCommand]
 
 
 @pytest.mark.parametrize("cls", _package_configs(), ids=lambda c: c.__name__)
