@@ -92,3 +92,11 @@ def test_without_nltk_the_error_says_what_to_install(monkeypatch: pytest.MonkeyP
             tokenize("I don't know.")
     finally:
         module._library.cache_clear()
+
+
+def test_the_docstring_examples_hold() -> None:
+    import doctest
+
+    import seqtag.tokenize
+
+    assert doctest.testmod(seqtag.tokenize).failed == 0
