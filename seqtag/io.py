@@ -136,7 +136,7 @@ def save_results(
         path: the JSON file (its folder is created).
         payload: the measurements (a dict of JSON-able values; it must not have a ``machine`` key).
         schedule: how the run was scheduled (``"full"``, ``"smoke"``, ``"nice -n 5, 1 thread"``...),
-            stored as ``machine["schedule"]``.
+            stored as ``machine["schedule"]``; always pass it (``null`` in the file says nobody did).
         device: the device the run used (see :func:`seqtag.runtime.machine`).
     """
     from seqtag.runtime import machine
@@ -146,8 +146,7 @@ def save_results(
     if "machine" in payload:
         raise ValueError("payload already has a 'machine' entry: save_results adds it; remove it from the payload")
     record = machine(device)
-    if schedule is not None:
-        record["schedule"] = schedule
+    record["schedule"] = schedule
     return write_json(path, {**payload, "machine": record})
 
 

@@ -107,6 +107,8 @@ def test_save_results_adds_the_machine_record(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["accuracy"] == 0.5
     assert data["machine"]["schedule"] == "smoke" and data["machine"]["device"] == "cpu"
-    assert {"cpu", "cpu_count", "torch", "load_average", "gpu", "date"} <= data["machine"].keys()
+    assert {"cpu", "cpu_count", "torch", "load_average", "gpu", "date", "schedule"} <= data["machine"].keys()
+    unsaid = json.loads(save_results(tmp_path / "u.json", {"a": 1}).read_text())
+    assert unsaid["machine"]["schedule"] is None  # the key is there: nobody said how it was run
     with pytest.raises(ValueError, match="already has a 'machine'"):
         save_results(tmp_path / "r.json", {"machine": {}})
