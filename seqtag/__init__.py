@@ -10,6 +10,8 @@ load, tag) -> :mod:`~seqtag.train` (the loop only) -> :mod:`~seqtag.cli`.
 writes, results files) are leaves that any module may import.
 
 ``config`` is its own module so that loading a trained tagger never imports the training loop.
+Sub-packages hold what builds on all of that: :mod:`seqtag.distributed` (sampler, DDP step,
+training run), ``seqtag.bench``, ``seqtag.experiments`` and ``seqtag.article``.
 """
 
 from __future__ import annotations
