@@ -164,7 +164,8 @@ def main() -> int:
             except Exception as exc:  # a failed cell (PapermillExecutionError), a missing picture, a failed venv
                 print(f"FAILED after {time.perf_counter() - start:.0f} s")
                 where = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else str(exc)
-                tail = [ln for ln in log.read_text(errors="replace").splitlines() if "is ignored: it is neither" not in ln]
+                tail = [ln for ln in log.read_text(errors="replace").splitlines()
+                        if ln.strip() and "is ignored: it is neither" not in ln]
                 print(f"  {where}", *[f"  | {ln}" for ln in tail[-15:]], sep="\n", file=sys.stderr, flush=True)
                 failed.append(nb.name)
                 if not args.keep_going:
