@@ -27,6 +27,7 @@ from seqtag.data import subset
 from seqtag.distributed.ddp import LossSum, all_reduce_sum, ddp_step, evaluate, setup, teardown
 from seqtag.distributed.sampler import DistributedBucketSampler
 from seqtag.models import Tagger, TaggerConfig
+from seqtag.runtime import cpu_threads
 from seqtag.tagger import TrainedTagger
 from seqtag.vocab import Vocab, build_vocabs
 
@@ -122,71 +123,75 @@ def run(cfg: DistConfig) -> dict[str, float]:
     """
     rank, size, device = setup(cfg.device)
     try:
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)  # same seed everywhere (DDP also broadcasts rank 0's weights)
-        train_ds, dev_ds, (words, tags, chars) = _datasets(cfg)
-        train_sampler = DistributedBucketSampler(
-            train_ds.lengths, cfg.batch_size, num_replicas=size, rank=rank, seed=cfg.seed, pool_factor=POOL_FACTOR
-        )
-        dev_sampler = DistributedBucketSampler(
-            dev_ds.lengths, EVAL_BATCH_SIZE, num_replicas=size, rank=rank, shuffle=False
-        )
-        pin = device.type == "cuda"  # pinned batches: the copies to the GPU overlap the work
-        train_loader = DataLoader(train_ds, batch_sampler=train_sampler, collate_fn=collate, pin_memory=pin)
-        dev_loader = DataLoader(dev_ds, batch_sampler=dev_sampler, collate_fn=collate, pin_memory=pin)
-        config = TaggerConfig(
-            vocab_size=len(words), num_tags=len(tags), embedding_dim=cfg.embedding_dim,
-            hidden_size=cfg.hidden_size, dropout=cfg.dropout, crf=cfg.crf,
-        )
-        model = Tagger(config).to(device)
-        wrapped: nn.Module = LossSum(model)
-        if dist.is_initialized():  # under torchrun, even with one process: the same code path
-            wrapped = DistributedDataParallel(wrapped)  # broadcasts rank 0's weights
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        log: dict[str, float] = {"world_size": size, "steps_per_epoch": len(train_sampler)}
-        history: dict[str, list[float]] = {"train_loss": [], "dev_accuracy": [], "seconds": []}
-        best_accuracy, best_epoch, best_state = -1.0, 0, None
-        start = time.perf_counter()
-        for epoch in range(cfg.epochs):
-            epoch_start = time.perf_counter()
-            train_sampler.set_epoch(epoch)
-            step_tokens = train_sampler.step_tokens()  # every rank's tokens per step, no communication
-            model.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read once per epoch
-            tokens = 0
-            for batch, global_tokens in zip(train_loader, step_tokens, strict=True):
-                ls, n = ddp_step(wrapped, batch, optimizer, device, cfg.clip_norm, global_tokens)
-                loss_sum += ls
-                tokens += n
-            loss_all, tokens_all = all_reduce_sum([loss_sum, tokens], device)
-            seconds = time.perf_counter() - epoch_start
-            accuracy, _ = evaluate(model, dev_loader, device)
-            train_loss = loss_all / max(tokens_all, 1.0)
-            for key, value in (("train_loss", train_loss), ("dev_accuracy", accuracy), ("seconds", seconds)):
-                history[key].append(value)
-            if accuracy > best_accuracy:  # the same on every rank: the counts were all-reduced
-                best_accuracy, best_epoch = accuracy, epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            log.update(epoch=epoch + 1, train_loss=train_loss, dev_accuracy=accuracy, best_epoch=best_epoch)
-            if rank == 0 and not cfg.json:
-                print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev accuracy "
-                      f"{accuracy:.4f}, {seconds:.1f} s ({size} process(es))", flush=True)
-        log["train_seconds"] = sum(history["seconds"])  # training steps only, no evaluation
-        log["total_seconds"] = time.perf_counter() - start
-        log["train_tokens_per_epoch"] = float(sum(train_ds.lengths))
-        assert best_state is not None  # epochs >= 1
-        model.load_state_dict(best_state)  # the best epoch's weights, on every rank
-        if rank == 0 and cfg.out:  # one writer: the weights are the same on every rank
-            trained = TrainedTagger(model, words, tags, chars, cfg.tagset, cfg.train_config(), history, best_epoch)
-            trained.save(cfg.out)  # seqtag.tagger's format: `python -m seqtag tag` can load it
-        if dist.is_initialized():
-            dist.barrier()  # nobody leaves before the checkpoint is written
-        if rank == 0 and cfg.json:
-            print(json.dumps(log), flush=True)
-        return log
+        with cpu_threads(cfg.threads or None):  # restored afterwards, for callers in Python
+            return _train(cfg, rank, size, device)
     finally:
         teardown()
+
+
+def _train(cfg: DistConfig, rank: int, size: int, device: torch.device) -> dict[str, float]:
+    """The body of :func:`run`, inside its thread setting and process group."""
+    torch.manual_seed(cfg.seed)  # same seed everywhere (DDP also broadcasts rank 0's weights)
+    train_ds, dev_ds, (words, tags, chars) = _datasets(cfg)
+    train_sampler = DistributedBucketSampler(
+        train_ds.lengths, cfg.batch_size, num_replicas=size, rank=rank, seed=cfg.seed, pool_factor=POOL_FACTOR
+    )
+    dev_sampler = DistributedBucketSampler(
+        dev_ds.lengths, EVAL_BATCH_SIZE, num_replicas=size, rank=rank, shuffle=False
+    )
+    pin = device.type == "cuda"  # pinned batches: the copies to the GPU overlap the work
+    train_loader = DataLoader(train_ds, batch_sampler=train_sampler, collate_fn=collate, pin_memory=pin)
+    dev_loader = DataLoader(dev_ds, batch_sampler=dev_sampler, collate_fn=collate, pin_memory=pin)
+    config = TaggerConfig(
+        vocab_size=len(words), num_tags=len(tags), embedding_dim=cfg.embedding_dim,
+        hidden_size=cfg.hidden_size, dropout=cfg.dropout, crf=cfg.crf,
+    )
+    model = Tagger(config).to(device)
+    wrapped: nn.Module = LossSum(model)
+    if dist.is_initialized():  # under torchrun, even with one process: the same code path
+        wrapped = DistributedDataParallel(wrapped)  # broadcasts rank 0's weights
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    log: dict[str, float] = {"world_size": size, "steps_per_epoch": len(train_sampler)}
+    history: dict[str, list[float]] = {"train_loss": [], "dev_accuracy": [], "seconds": []}
+    best_accuracy, best_epoch, best_state = -1.0, 0, None
+    start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        epoch_start = time.perf_counter()
+        train_sampler.set_epoch(epoch)
+        step_tokens = train_sampler.step_tokens()  # every rank's tokens per step, no communication
+        model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read once per epoch
+        tokens = 0
+        for batch, global_tokens in zip(train_loader, step_tokens, strict=True):
+            ls, n = ddp_step(wrapped, batch, optimizer, device, cfg.clip_norm, global_tokens)
+            loss_sum += ls
+            tokens += n
+        loss_all, tokens_all = all_reduce_sum([loss_sum, tokens], device)
+        seconds = time.perf_counter() - epoch_start
+        accuracy, _ = evaluate(model, dev_loader, device)
+        train_loss = loss_all / max(tokens_all, 1.0)
+        for key, value in (("train_loss", train_loss), ("dev_accuracy", accuracy), ("seconds", seconds)):
+            history[key].append(value)
+        if accuracy > best_accuracy:  # the same on every rank: the counts were all-reduced
+            best_accuracy, best_epoch = accuracy, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log.update(epoch=epoch + 1, train_loss=train_loss, dev_accuracy=accuracy, best_epoch=best_epoch)
+        if rank == 0 and not cfg.json:
+            print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev accuracy "
+                  f"{accuracy:.4f}, {seconds:.1f} s ({size} process(es))", flush=True)
+    log["train_seconds"] = sum(history["seconds"])  # training steps only, no evaluation
+    log["total_seconds"] = time.perf_counter() - start
+    log["train_tokens_per_epoch"] = float(sum(train_ds.lengths))
+    assert best_state is not None  # epochs >= 1
+    model.load_state_dict(best_state)  # the best epoch's weights, on every rank
+    if rank == 0 and cfg.out:  # one writer: the weights are the same on every rank
+        trained = TrainedTagger(model, words, tags, chars, cfg.tagset, cfg.train_config(), history, best_epoch)
+        trained.save(cfg.out)  # seqtag.tagger's format: `python -m seqtag tag` can load it
+    if dist.is_initialized():
+        dist.barrier()  # nobody leaves before the checkpoint is written
+    if rank == 0 and cfg.json:
+        print(json.dumps(log), flush=True)
+    return log
 
 
 def parse_args(argv: Sequence[str] | None = None) -> DistConfig:
