@@ -176,6 +176,31 @@ def bench_rows(files: dict[str, dict]) -> list[str]:
     return out
 
 
+def comparison_rows(files: dict[str, dict]) -> list[str]:
+    """Experiments that compare models (seqtag.experiments: `experiment`, `runs` with test scores)."""
+    out = []
+    for name, d in files.items():
+        runs = d.get("runs")
+        if not (d.get("experiment") and isinstance(runs, dict)):
+            continue
+        rows = [r for r in runs.values() if isinstance(r, dict) and "test_accuracy" in r]
+        if not rows:
+            continue
+        sched = d.get("schedule") or {}
+        out += [f"`{name}.json` (schedule {sched.get('name', '?')}: up to {sched.get('epochs', '?')} epochs, "
+                f"the epoch chosen on dev, test scored once):", "",
+                "| tags | model | test (tokens) | test (whole sentences) | unknown words | best epoch | training time |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            out.append(
+                f"| {str(r.get('tagset', '?')).upper()} | {r.get('model', '?')} | **{pct(r.get('test_accuracy'))}** "
+                f"| {pct(r.get('test_sentence_accuracy'), 1)} | {pct(r.get('test_oov_accuracy'), 1)} "
+                f"| {r.get('best_epoch', '?')} | {minutes(r.get('train_wall_seconds'))} |"
+            )
+        out.append("")
+    return out
+
+
 def ddp_rows(files: dict[str, dict]) -> list[str]:
     d = files.get("ddp_speed")
     if not d or not isinstance(d.get("summary"), dict):
@@ -241,6 +266,9 @@ def results_section(files: dict[str, dict] | None = None) -> str:
                   "names (`python -m seqtag bench`; padding: share of pad positions in the benchmark's pool of "
                   "batches):", "", *bench, "", "Targets, as each file states and judges them:", "",
                   *target_lines(files), ""]
+    comparisons = comparison_rows(files)
+    if comparisons:
+        parts += ["Model comparisons:", "", *comparisons]
     ddp = ddp_rows(files)
     if ddp:
         sched = files["ddp_speed"].get("schedule") or {}
