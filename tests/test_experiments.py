@@ -212,3 +212,25 @@ def test_score_counts_real_tokens_only() -> None:
     result = transformer_vs_bilstm.score(Oracle(), transformer_vs_bilstm._loader(ds), tags, [1])
     assert result["accuracy"] == 1.0 and result["tokens"] == 6
     assert result["predictions"] == [s.upos for s in sentences]
+
+
+def test_interleaved_timing_times_every_model_on_the_same_batches() -> None:
+    tiny = replace(TINY_CRF, tagsets=("xpos",))
+    measured = crf_vs_softmax.timing(tiny, data=DATA, batches=2, rounds=3)
+    assert measured["batches"] == 2 and set(measured["xpos"]) >= {"softmax", "crf", "crf_over_softmax_step"}
+    for name in ("softmax", "crf"):
+        t = measured["xpos"][name]
+        assert len(t["rounds"]) == 3 and t["step_seconds"] > 0 and t["predict_seconds"] > 0
+        assert t["step_seconds"] == sorted(r[0] for r in t["rounds"])[1]  # the median of 3 rounds
+    ratio = measured["xpos"]["crf"]["step_seconds"] / measured["xpos"]["softmax"]["step_seconds"]
+    assert measured["xpos"]["crf_over_softmax_step"] == pytest.approx(ratio)
+    with pytest.raises(ValueError, match="at least one batch"):
+        common.interleaved_timing({}, [], 1)
+
+
+def test_transformer_timing_restores_threads() -> None:
+    tiny = replace(transformer_vs_bilstm.QUICK, threads=2, bilstm=(("embedding_dim", 8), ("hidden_size", 8), ("lr", 2e-3)),
+                   transformer=(("d_model", 8), ("nhead", 2), ("num_layers", 1), ("dim_feedforward", 16), ("lr", 1e-3)))
+    measured = transformer_vs_bilstm.timing(tiny, data=DATA, batches=2, rounds=1)
+    assert measured["threads"] == 2 and torch.get_num_threads() == 1
+    assert measured["transformer_over_bilstm_step"] > 0 and measured["bilstm"]["train_tokens_per_second"] > 0

@@ -14,12 +14,19 @@ import argparse
 import json
 import logging
 import os
+import statistics
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
+from seqtag.batching import Batch
 from seqtag.data import Sentence, load_ewt, tags_of
 from seqtag.io import save_results
+from seqtag.losses import sequence_loss
 from seqtag.runtime import machine
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "write_results",
     "read_results",
     "parse_args",
+    "interleaved_timing",
 ]
 
 Splits = tuple[list[Sentence], list[Sentence], list[Sentence]]
@@ -111,17 +119,69 @@ def read_results(path: str | os.PathLike[str] | None, schedule: dict[str, Any]) 
     return dict(stored.get("runs", {})) if stored.get("schedule") == schedule else {}
 
 
-def parse_args(prog: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """``--full`` (else the quick schedule), ``--json PATH`` and ``--data DIR`` (default ``$SEQTAG_DATA``)."""
+def parse_args(prog: str, description: str, argv: Sequence[str] | None = None,
+               timing: bool = False) -> argparse.Namespace:
+    """``--full`` (else the quick schedule), ``--json PATH``, ``--data DIR`` (default ``$SEQTAG_DATA``)
+    and, with ``timing``, ``--timing PATH``."""
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--full", action="store_true", help="the full schedule (all of EWT); default: the quick one")
     ap.add_argument("--json", metavar="PATH", help="write the results there (resuming the runs it already holds)")
     ap.add_argument("--data", metavar="DIR", help="folder with the EWT .conllu files (default: $SEQTAG_DATA)")
+    if timing:
+        ap.add_argument("--timing", metavar="PATH",
+                        help="instead: time the models' steps in turns on the same batches, write that there")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     if args.data is not None and not Path(args.data).is_dir():
         ap.error(f"--data {args.data}: no such folder")
     return args
+
+
+def interleaved_timing(models: dict[str, nn.Module], batches: Sequence[Batch], rounds: int = 3) -> dict[str, Any]:
+    """Seconds per training step and per tagging call of each model, measured in turns.
+
+    Runs after one another under a changing load cannot be compared for speed. Here every round
+    times each model on the same ``batches`` (forward, masked loss, backward and an Adam step;
+    then ``predict``), in an order that reverses every round, so that a change of load hits all
+    models alike; the median over rounds is kept. The weights do not matter for speed (the
+    models may be untrained); they change during the timing.
+
+    Returns:
+        ``{name: {"step_seconds", "predict_seconds", "train_tokens_per_second",
+        "tag_tokens_per_second", "rounds": [[step, predict], ...]}}``, seconds per batch.
+    """
+    if not batches or rounds < 1:
+        raise ValueError("interleaved_timing needs at least one batch and one round")
+    tokens = sum(b.num_tokens for b in batches)
+    optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    names = list(models)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            model, optimizer = models[name], optimizers[name]
+            model.train()
+            start = time.perf_counter()
+            for batch in batches:
+                loss = sequence_loss(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            step = (time.perf_counter() - start) / len(batches)
+            model.eval()
+            start = time.perf_counter()
+            with torch.no_grad():
+                for batch in batches:
+                    model.predict(batch.words, batch.lengths)
+            times[name].append((step, (time.perf_counter() - start) / len(batches)))
+    out: dict[str, Any] = {}
+    for name, pairs in times.items():
+        step = statistics.median(p[0] for p in pairs)
+        predict = statistics.median(p[1] for p in pairs)
+        out[name] = {"step_seconds": step, "predict_seconds": predict,
+                     "train_tokens_per_second": tokens / len(batches) / step,
+                     "tag_tokens_per_second": tokens / len(batches) / predict,
+                     "rounds": [list(p) for p in pairs]}
+    return out
 
 
 def log(message: str) -> None:

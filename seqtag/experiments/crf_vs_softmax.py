@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
+from seqtag.batching import BucketBatchSampler, TaggingDataset, collate
 from seqtag.config import TrainConfig
 from seqtag.data import Sentence, tags_of
 from seqtag.experiments.common import (
     Splits,
+    interleaved_timing,
     keep_known_tags,
     load_average,
     load_splits,
@@ -37,10 +40,12 @@ from seqtag.experiments.common import (
     sentence_accuracy,
     write_results,
 )
+from seqtag.models import Tagger, TaggerConfig
 from seqtag.tagger import TrainedTagger
 from seqtag.train import fit
+from seqtag.vocab import build_vocabs, lookup_forms
 
-__all__ = ["Schedule", "QUICK", "FULL", "run", "train_one", "score_on_test", "transition_stats", "main"]
+__all__ = ["Schedule", "QUICK", "FULL", "run", "timing", "train_one", "score_on_test", "transition_stats", "main"]
 
 MODELS = {"softmax": False, "crf": True}
 
@@ -211,11 +216,44 @@ def run(schedule: Schedule, out: str | os.PathLike[str] | None = None, data: Spl
     return {"experiment": "crf_vs_softmax", "schedule": schedule.to_dict(), "runs": runs}
 
 
+def timing(schedule: Schedule, data: Splits | None = None, data_dir: str | os.PathLike[str] | None = None,
+           batches: int = 30, rounds: int = 3) -> dict[str, Any]:
+    """Seconds per training step and per tagging call, softmax and CRF timed in turns on the same
+    ``batches`` batches of 32 training sentences (:func:`~seqtag.experiments.common.interleaved_timing`),
+    per tag set, with the CRF/softmax ratios. Fresh models of the schedule's size, one thread."""
+    train = data[0] if data is not None else load_splits(schedule.max_train, 0, data_dir)[0]
+    out: dict[str, Any] = {"batches": batches, "rounds": rounds, "batch_size": 32}
+    for tagset in schedule.tagsets:
+        words, tags, _ = build_vocabs(train, tagset, 2, signatures=True)
+        forms = [lookup_forms(words, s.words, signatures=True) for s in train]
+        ds = TaggingDataset(forms, tags_of(train, tagset), words, tags)  # type: ignore[arg-type]
+        loader = DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, 32, seed=schedule.seed),
+                            collate_fn=collate)
+        chosen = [b for _, b in zip(range(batches), loader, strict=False)]
+        models = {}
+        for name, crf in MODELS.items():
+            torch.manual_seed(schedule.seed)
+            models[name] = Tagger(TaggerConfig(len(words), len(tags), crf=crf, **schedule.model))
+        times = interleaved_timing(models, chosen, rounds)
+        times["crf_over_softmax_step"] = times["crf"]["step_seconds"] / times["softmax"]["step_seconds"]
+        times["crf_over_softmax_predict"] = times["crf"]["predict_seconds"] / times["softmax"]["predict_seconds"]
+        out[tagset] = times
+        log(f"{tagset}: CRF step {times['crf_over_softmax_step']:.2f}x, tagging {times['crf_over_softmax_predict']:.2f}x")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args("python -m seqtag.experiments.crf_vs_softmax",
-                      "BiLSTM-CRF against BiLSTM-softmax on UD English EWT (UPOS and XPOS).", argv)
+                      "BiLSTM-CRF against BiLSTM-softmax on UD English EWT (UPOS and XPOS).", argv, timing=True)
     torch.set_num_threads(1)
-    result = run(FULL if args.full else QUICK, args.json, data_dir=args.data)
+    schedule = FULL if args.full else QUICK
+    if args.timing:
+        measured = timing(schedule, data_dir=args.data)
+        write_results(args.timing, {"experiment": "crf_vs_softmax_timing", "schedule": schedule.to_dict(),
+                                    **measured}, schedule.name)
+        print(f"written: {Path(args.timing)}")
+        return 0
+    result = run(schedule, args.json, data_dir=args.data)
     for key, r in result["runs"].items():
         print(f"{key:14} test accuracy {r['test_accuracy']:.4f} | sentences {r['test_sentence_accuracy']:.3f} | "
               f"best epoch {r['best_epoch']}/{r['epochs_run']} | {sum(r['seconds_per_epoch']) / r['epochs_run']:.1f} s/epoch")

@@ -31,6 +31,7 @@ from seqtag.data import Sentence, tags_of
 from seqtag.experiments.common import (
     Splits,
     choose_epoch,
+    interleaved_timing,
     keep_known_tags,
     load_average,
     load_splits,
@@ -45,7 +46,7 @@ from seqtag.models import Tagger, TaggerConfig
 from seqtag.transformer import TransformerConfig, TransformerTagger
 from seqtag.vocab import UNK_ID, Vocab, build_vocabs, lookup_forms
 
-__all__ = ["Schedule", "QUICK", "FULL", "run", "train_and_choose", "build_model", "score", "main"]
+__all__ = ["Schedule", "QUICK", "FULL", "run", "train_and_choose", "build_model", "score", "timing", "main"]
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,43 @@ def run(schedule: Schedule, out: str | os.PathLike[str] | None = None, data: Spl
     return {"experiment": "transformer_vs_bilstm", "schedule": schedule.to_dict(), "runs": runs}
 
 
+def timing(schedule: Schedule, data: Splits | None = None, data_dir: str | os.PathLike[str] | None = None,
+           batches: int = 30, rounds: int = 3) -> dict[str, Any]:
+    """Seconds per training step and per tagging call of both (fresh) models, timed in turns on the
+    same ``batches`` batches (:func:`~seqtag.experiments.common.interleaved_timing`), with the
+    schedule's threads, and the Transformer/BiLSTM ratios."""
+    train = data[0] if data is not None else load_splits(schedule.max_train, 0, data_dir)[0]
+    words, tags, _ = build_vocabs(train, "upos", min_freq=2, signatures=True)
+    ds = _dataset(train, words, tags)
+    loader = DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, schedule.batch_size, seed=schedule.seed),
+                        collate_fn=collate)
+    chosen = [b for _, b in zip(range(batches), loader, strict=False)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(schedule.threads)
+    warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors")
+    try:
+        models = {name: build_model(name, schedule, len(words), len(tags))[0] for name in ("bilstm", "transformer")}
+        out: dict[str, Any] = {"batches": batches, "rounds": rounds, "batch_size": schedule.batch_size,
+                               "threads": schedule.threads, **interleaved_timing(models, chosen, rounds)}
+    finally:
+        torch.set_num_threads(before)
+    out["transformer_over_bilstm_step"] = out["transformer"]["step_seconds"] / out["bilstm"]["step_seconds"]
+    out["transformer_over_bilstm_predict"] = out["transformer"]["predict_seconds"] / out["bilstm"]["predict_seconds"]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args("python -m seqtag.experiments.transformer_vs_bilstm",
-                      "A Transformer encoder against the BiLSTM tagger, same epochs and threads, on EWT UPOS.", argv)
-    result = run(FULL if args.full else QUICK, args.json, data_dir=args.data)
+                      "A Transformer encoder against the BiLSTM tagger, same epochs and threads, on EWT UPOS.", argv,
+                      timing=True)
+    schedule = FULL if args.full else QUICK
+    if args.timing:
+        measured = timing(schedule, data_dir=args.data)
+        write_results(args.timing, {"experiment": "transformer_vs_bilstm_timing", "schedule": schedule.to_dict(),
+                                    **measured}, schedule.name)
+        print(f"written: {Path(args.timing)}")
+        return 0
+    result = run(schedule, args.json, data_dir=args.data)
     for name, r in result["runs"].items():
         print(f"{name:12} {r['parameters']:>9,} parameters | {r['train_tokens_per_second']:8,.0f} tokens/s | "
               f"best dev epoch {r['best_epoch']}/{len(r['dev_scores'])} | test accuracy {r['test_accuracy']:.4f}")
