@@ -167,3 +167,26 @@ def test_chapter_follows_the_rules(path: Path):
             text = "".join(data.get("text/plain", []))
             lone_repr = re.match(r"<(Figure size|matplotlib\.|Axes)", text) and "image/png" not in data
             assert not lone_repr, f"cell {i} stores a bare figure/axes repr: end it with plt.show()"
+
+
+def test_a_chapter_run_stores_its_figure_cleanly_even_under_agg(tmp_path, monkeypatch, capfd):
+    """End to end: papermill through run_chapters.execute, with MPLBACKEND=Agg inherited (the cause of
+    issue 17's missing pictures): the figure is stored, no volatile metadata, no kernel warning."""
+    import nbformat
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('device = "auto"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.title('t')\nplt.xlabel('x')\nplt.show()"
+        ),
+    ])
+    src, out = tmp_path / "c.ipynb", tmp_path / "out.ipynb"
+    src.write_text(nbformat.writes(nb))
+    run_chapters.execute(src, out, {}, cwd=tmp_path)
+    done = json.loads(out.read_text())
+    assert run_chapters.missing_pictures(done) == []
+    assert "image/png" in done["cells"][1]["outputs"][0]["data"]
+    assert "papermill" not in out.read_text() and '"execution"' not in out.read_text()
+    err = capfd.readouterr().err
+    assert "running over TCP" not in err, err
