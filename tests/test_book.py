@@ -119,6 +119,20 @@ def test_write_clean_is_stable(tmp_path):
     assert run_chapters.write_clean(path) is False and path.read_text() == once
 
 
+def test_consecutive_streams_are_merged_so_a_rerun_stores_the_same_json():
+    def cell(*texts, name="stdout"):
+        return {"cell_type": "code", "source": "print(1); print(2)", "metadata": {},
+                "outputs": [{"output_type": "stream", "name": name, "text": t} for t in texts]}
+
+    split = cell("1\n", "2\n")
+    assert run_chapters.strip_volatile({"metadata": {}, "cells": [split]}) is True
+    assert split["outputs"] == cell("1\n2\n")["outputs"]
+    mixed = cell("1\n")
+    mixed["outputs"].append({"output_type": "stream", "name": "stderr", "text": "w\n"})
+    assert run_chapters.strip_volatile({"metadata": {}, "cells": [mixed]}) is False  # stdout, stderr stay apart
+    assert len(mixed["outputs"]) == 2
+
+
 # ---------------------------------------------------------------------- stored results (issue 12)
 RELATIVE_RESULTS = re.compile(
     r"""["'](?:\.\./)?(?:book/)?results/[\w.*-]+\.json["']"""  # "results/ewt_upos.json"

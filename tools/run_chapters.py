@@ -91,12 +91,35 @@ def missing_pictures(nb: dict) -> list[int]:
     return out
 
 
+def merge_streams(cell: dict) -> bool:
+    """Join consecutive stream outputs of one stream (stdout/stderr) into one; True if it changed.
+
+    A kernel flushes `print` output whenever it likes, so the same cell can store one stream
+    output on one run and two on the next: the notebook would change without its text changing.
+    """
+    outputs = cell.get("outputs", [])
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (prev is not None and out.get("output_type") == "stream" == prev.get("output_type")
+                and out.get("name") == prev.get("name")):
+            text = "".join(prev["text"]) + "".join(out["text"])
+            prev["text"] = text
+            continue
+        merged.append(out)
+    if len(merged) == len(outputs):
+        return False
+    cell["outputs"] = merged
+    return True
+
+
 def strip_volatile(nb: dict) -> bool:
     """Drop run-specific metadata in place (outputs and execution counts stay); True if it changed."""
     changed = False
     for key in VOLATILE_NB_KEYS:
         changed |= nb.get("metadata", {}).pop(key, None) is not None
     for cell in nb["cells"]:
+        changed |= merge_streams(cell)
         meta = cell.setdefault("metadata", {})
         for key in VOLATILE_CELL_KEYS:
             changed |= meta.pop(key, None) is not None
