@@ -202,6 +202,8 @@ def run(schedule: Schedule, out: str | os.PathLike[str] | None = None, data: Spl
             ev = score(model, test_loader, tags, unknown)  # once, with the dev-chosen weights
             seconds = sum(trained["train_seconds"])
             runs[name] = {
+                "tagset": "upos",
+                "model": name,
                 "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                 "lr": lr,
                 **trained,
