@@ -127,6 +127,7 @@ def parse_args(prog: str, description: str, argv: Sequence[str] | None = None,
     ap.add_argument("--full", action="store_true", help="the full schedule (all of EWT); default: the quick one")
     ap.add_argument("--json", metavar="PATH", help="write the results there (resuming the runs it already holds)")
     ap.add_argument("--data", metavar="DIR", help="folder with the EWT .conllu files (default: $SEQTAG_DATA)")
+    ap.add_argument("--seed", type=int, help="another seed than the schedule's (for the spread over seeds)")
     if timing:
         ap.add_argument("--timing", metavar="PATH",
                         help="instead: time the models' steps in turns on the same batches, write that there")

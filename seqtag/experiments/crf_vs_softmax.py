@@ -18,7 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "BiLSTM-CRF against BiLSTM-softmax on UD English EWT (UPOS and XPOS).", argv, timing=True)
     torch.set_num_threads(1)
     schedule = FULL if args.full else QUICK
+    if args.seed is not None:  # another seed of the same schedule (write it to another file)
+        schedule = replace(schedule, seed=args.seed)
     if args.timing:
         measured = timing(schedule, data_dir=args.data)
         write_results(args.timing, {"experiment": "crf_vs_softmax_timing", "schedule": schedule.to_dict(),
