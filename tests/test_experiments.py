@@ -234,3 +234,13 @@ def test_transformer_timing_restores_threads() -> None:
     measured = transformer_vs_bilstm.timing(tiny, data=DATA, batches=2, rounds=1)
     assert measured["threads"] == 2 and torch.get_num_threads() == 1
     assert measured["transformer_over_bilstm_step"] > 0 and measured["bilstm"]["train_tokens_per_second"] > 0
+
+
+def test_command_line_options(tmp_path: Path) -> None:
+    args = common.parse_args("prog", "what", ["--full", "--seed", "1", "--json", "r.json"], timing=True)
+    assert (args.full, args.seed, args.json, args.timing) == (True, 1, "r.json", None)
+    assert common.parse_args("prog", "what", []).seed is None
+    with pytest.raises(SystemExit):
+        common.parse_args("prog", "what", ["--data", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit):  # --timing only where the module offers it
+        common.parse_args("prog", "what", ["--timing", "t.json"])
