@@ -244,3 +244,14 @@ def test_command_line_options(tmp_path: Path) -> None:
         common.parse_args("prog", "what", ["--data", str(tmp_path / "missing")])
     with pytest.raises(SystemExit):  # --timing only where the module offers it
         common.parse_args("prog", "what", ["--timing", "t.json"])
+
+
+@pytest.mark.parametrize("module", ["ablation", "best", "crf_vs_softmax", "search"])
+def test_experiment_commands_never_abbreviate_options(module: str) -> None:
+    """`--jso FILE` must be an error, not a silent `--json FILE` (argparse's allow_abbrev)."""
+    import importlib
+
+    mod = importlib.import_module(f"seqtag.experiments.{module}")
+    with pytest.raises(SystemExit) as exc:
+        mod.main(["--jso", "x.json"])
+    assert exc.value.code == 2

@@ -130,14 +130,6 @@ def accuracy_rows(files: dict[str, dict]) -> list[str]:
             f"| {pct(t.get('iv_accuracy'), 1)} / {pct(t.get('oov_accuracy'), 1)} | {minutes(d.get('train_seconds'))} "
             f"| `{name}.json` |"
         )
-    best = files.get("ablation_best")
-    for r in (best or {}).get("results", []):
-        rows.append(
-            f"| `--preset best` (GloVe 50d, char-CNN, 2-layer BiLSTM, dropout) | {r['tagset'].upper()} "
-            f"| **{pct(r.get('test_accuracy'))}** | {pct(r.get('dev_accuracy'))} "
-            f"| {pct(r.get('test_iv_accuracy'), 1)} / {pct(r.get('test_oov_accuracy'), 1)} "
-            f"| {minutes(60 * r['minutes']) if r.get('minutes') is not None else 'n/a'} | `ablation_best.json` |"
-        )
     if not rows:
         return []
     head = ["| model | tags | test | dev | known / unknown words (test) | training time | file |",

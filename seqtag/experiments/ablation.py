@@ -43,6 +43,7 @@ from seqtag.experiments.ablation_results import (
     results_payload,
     save_results,
 )
+from seqtag.options import ArgumentParser
 from seqtag.presets import preset
 from seqtag.runtime import cpu_threads
 from seqtag.train import fit
@@ -317,7 +318,7 @@ def candidate_jobs(schedule: Schedule = FULL, seed: int = 0, tagset: str = "upos
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m seqtag.experiments.ablation``: run the ablation (or the candidates, or time the best preset)."""
-    ap = argparse.ArgumentParser(prog="python -m seqtag.experiments.ablation", description=__doc__,
+    ap = ArgumentParser(prog="python -m seqtag.experiments.ablation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--full", action="store_true", help="the FULL schedule (default: QUICK)")

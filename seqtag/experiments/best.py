@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from seqtag.data import Sentence
+from seqtag.options import ArgumentParser
 
 __all__ = ["unknown_words", "error_examples", "analyse", "run_best", "main"]
 
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m seqtag.experiments.best``: train the best preset once, store its analysis."""
     from seqtag.io import save_results
 
-    ap = argparse.ArgumentParser(prog="python -m seqtag.experiments.best", description=__doc__,
+    ap = ArgumentParser(prog="python -m seqtag.experiments.best", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tagset", choices=("upos", "xpos"), default="upos")
     ap.add_argument("--seed", type=int, default=0)

@@ -27,6 +27,7 @@ from seqtag.batching import Batch
 from seqtag.data import Sentence, load_ewt, tags_of
 from seqtag.io import save_results
 from seqtag.losses import sequence_loss
+from seqtag.options import ArgumentParser
 from seqtag.runtime import machine
 
 __all__ = [
@@ -123,7 +124,7 @@ def parse_args(prog: str, description: str, argv: Sequence[str] | None = None,
                timing: bool = False) -> argparse.Namespace:
     """``--full`` (else the quick schedule), ``--json PATH``, ``--data DIR`` (default ``$SEQTAG_DATA``)
     and, with ``timing``, ``--timing PATH``."""
-    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap = ArgumentParser(prog=prog, description=description)
     ap.add_argument("--full", action="store_true", help="the full schedule (all of EWT); default: the quick one")
     ap.add_argument("--json", metavar="PATH", help="write the results there (resuming the runs it already holds)")
     ap.add_argument("--data", metavar="DIR", help="folder with the EWT .conllu files (default: $SEQTAG_DATA)")

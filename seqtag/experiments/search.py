@@ -31,7 +31,6 @@ parallel-coordinate plot with ``optuna.visualization.matplotlib``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -45,6 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from seqtag.config import TrainConfig, split_overrides
 from seqtag.data import Sentence, load_ewt
+from seqtag.options import ArgumentParser
 from seqtag.presets import preset
 from seqtag.train import fit
 
@@ -246,7 +246,7 @@ def _parse_value(text: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m seqtag.experiments.search``: run trials of a (new or existing) study on UD English EWT."""
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m seqtag.experiments.search",
         description="Optuna search over the tagger's options on UD English EWT (see the module docstring).",
     )
