@@ -181,13 +181,13 @@ def comparison_rows(files: dict[str, dict]) -> list[str]:
         sched = d.get("schedule") or {}
         out += [f"`{name}.json` (schedule {sched.get('name', '?')}: up to {sched.get('epochs', '?')} epochs, "
                 f"the epoch chosen on dev, test scored once):", "",
-                "| tags | model | test (tokens) | test (whole sentences) | unknown words | best epoch | training time |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
+                "| tags | model | test (tokens) | test (whole sentences) | unknown words | best epoch |",
+                "| --- | --- | --- | --- | --- | --- |"]
         for r in rows:
             out.append(
                 f"| {str(r.get('tagset', '?')).upper()} | {r.get('model', '?')} | **{pct(r.get('test_accuracy'))}** "
                 f"| {pct(r.get('test_sentence_accuracy'), 1)} | {pct(r.get('test_oov_accuracy'), 1)} "
-                f"| {r.get('best_epoch', '?')} | {minutes(r.get('train_wall_seconds'))} |"
+                f"| {r.get('best_epoch', '?')} |"  # no seconds: the runs met different loads (see *_timing.json)
             )
         out.append("")
     return out
