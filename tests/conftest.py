@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Sequence
+
 import pytest
 import torch
 
@@ -25,3 +28,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         terminalreporter.write_line(
             f"bad inputs covered: {passed + failed} ({passed} handled with a clear error, {failed} not)"
         )
+
+
+#: Tensor methods that read a value back to Python (on a GPU each one waits for the device).
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__int__", "__float__", "__bool__", "__index__")
+
+
+@pytest.fixture
+def host_reads(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """``watch(where, names)``: record each call of the Tensor methods ``names`` made from a file
+    whose path contains ``where``; returns the (live) list of the method names called."""
+
+    def watch(where: str, names: Sequence[str] = HOST_READS) -> list[str]:
+        calls: list[str] = []
+        for name in names:
+            original = getattr(torch.Tensor, name)
+
+            def counted(self, *args, _name=name, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                if where in sys._getframe(1).f_code.co_filename:
+                    calls.append(_name)
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(torch.Tensor, name, counted)
+        return calls
+
+    return watch

@@ -282,28 +282,20 @@ def test_checkpoint_holds_the_best_epoch_and_what_was_used(tmp_path: Path, monke
     assert trained.tag([["w1", "w2"]])[0][0] in ("NOUN", "VERB")
 
 
-def test_training_loop_reads_the_device_once_per_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_loop_reads_the_device_once_per_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   host_reads) -> None:  # noqa: ANN001
     """No all-reduce nor float() per step: the loss accumulates on the device, the global token
     count of each step comes from the sampler (every rank knows every rank's batches)."""
     import seqtag.distributed as distributed
 
     reduce_calls: list[int] = []
-    reads: list[str] = []
     for mod_name in {distributed.all_reduce_sum.__module__, distributed.run.__module__,
                      distributed.ddp_step.__module__}:
         module = sys.modules[mod_name]
         original = module.all_reduce_sum
         monkeypatch.setattr(module, "all_reduce_sum",
                             lambda values, device, _o=original: reduce_calls.append(1) or _o(values, device))
-    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
-        original_method = getattr(torch.Tensor, name)
-
-        def counted(self, *args, _name=name, _original=original_method, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-            if "distributed" in sys._getframe(1).f_code.co_filename:
-                reads.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counted)
+    reads = host_reads("distributed", ("item", "tolist", "__float__", "__int__", "__bool__"))
     counts = {}
     for batch_size in (12, 2):  # 1 step per epoch, then 6 or more
         reduce_calls.clear()

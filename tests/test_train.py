@@ -285,21 +285,10 @@ def test_loading_a_tagger_never_imports_the_training_loop(trained: TrainedTagger
     assert out.split("\n")[1] == "False"
 
 
-def test_fit_reads_the_loss_back_once_per_epoch_not_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_reads_the_loss_back_once_per_epoch_not_per_step(host_reads) -> None:  # noqa: ANN001
     """``loss.item()`` every step waits for the GPU every step. Count the reads seqtag.train makes
     itself: they must not grow with the number of steps."""
-    import sys
-
-    reads: list[str] = []
-    for name in ("item", "tolist", "cpu", "__float__", "__int__", "__bool__"):
-        original = getattr(torch.Tensor, name)
-
-        def counted(self, *args, _name=name, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-            if sys._getframe(1).f_code.co_filename.endswith("train.py"):
-                reads.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counted)
+    reads = host_reads("train.py", ("item", "tolist", "cpu", "__float__", "__int__", "__bool__"))
     counts = []
     for batch_size in (120, 4):  # 1 step per epoch, then 30
         reads.clear()
