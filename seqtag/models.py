@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqtag.batching import check_lengths, lengths_to_mask
+from seqtag.batching import lengths_to_mask
 from seqtag.crf import CRF
 from seqtag.io import check_known_fields
+from seqtag.rnn import run_flipped, run_packed
 from seqtag.vocab import PAD_ID, UNK_ID
 
 __all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
@@ -62,6 +62,12 @@ class TaggerConfig:
         default=True,
         metadata={"help": "run the RNN on a PackedSequence (the article's trick 2); false feeds the padded "
                           "tensor, right only for a unidirectional RNN (kept for the benchmark)"},
+    )
+    flipped: bool = field(
+        default=False,
+        metadata={"help": "run the RNN exactly on the padded tensor, each sentence reversed within its length for "
+                          "the right-to-left direction (seqtag.rnn.run_flipped): same weights and outputs as "
+                          "packed, faster on a CPU; overrides packed"},
     )
     crf: bool = field(
         default=False,
@@ -145,37 +151,6 @@ class CharCNN(nn.Module):
         return (h if inverse is None else h[inverse]).reshape(b, t, -1)  # (B, T, F)
 
 
-def run_packed(
-    rnn: nn.RNNBase, x: Tensor, lengths: Tensor, packed: bool = True
-) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
-    """Run a ``batch_first`` RNN over a padded batch without letting it see the padding.
-
-    Args:
-        rnn: an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` built with ``batch_first=True``.
-        x: ``(B, T, E)`` padded inputs.
-        lengths: ``(B,)`` int64 on the CPU (any order: ``enforce_sorted=False`` sorts and unsorts).
-        packed: ``False`` runs on the padded tensor (wrong for the backward direction).
-
-    Returns:
-        ``(outputs, h_n)``: ``outputs`` ``(B, T, D*H)`` with zeros at padded steps, ``T`` kept as
-        ``x.size(1)`` (``total_length``) so the outputs line up with the labels; ``h_n`` is the
-        RNN's final state (a tuple ``(h_n, c_n)`` for an LSTM), in the batch's original order.
-    """
-    if x.dim() != 3 or x.size(-1) != rnn.input_size:
-        raise ValueError(
-            f"x must be (B, T, {rnn.input_size}) for this RNN (input_size={rnn.input_size}), "
-            f"got shape {tuple(x.shape)}"
-        )
-    if not packed:
-        out, state = rnn(x)
-        return out, state
-    lens = check_lengths(lengths, x.size(1))
-    packed_x = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
-    packed_out, state = rnn(packed_x)
-    out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
-    return out, state
-
-
 class Tagger(nn.Module):
     """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` tag scores (logits).
 
@@ -257,7 +232,10 @@ class Tagger(nn.Module):
             if chars is None:
                 raise ValueError("this tagger has a char-CNN: pass chars (B, T, W)")
             x = torch.cat([x, self.char_cnn(chars)], dim=-1)
-        out, _ = run_packed(self.rnn, self.dropout(x), lengths, packed=self.config.packed)
+        if self.config.flipped:
+            out = run_flipped(self.rnn, self.dropout(x), lengths)  # type: ignore[arg-type]
+        else:
+            out, _ = run_packed(self.rnn, self.dropout(x), lengths, packed=self.config.packed)
         return self.output(self.dropout(out))  # (B, T, C)
 
     @torch.no_grad()

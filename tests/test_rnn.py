@@ -1,0 +1,83 @@
+"""seqtag.rnn: the flipped path equals the packed one (same weights), for every RNN shape the
+tagger builds; padding cannot change a real position's output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from seqtag.models import Tagger, TaggerConfig
+from seqtag.rnn import reverse_padded, run_flipped, run_packed
+
+
+def _batch(seed: int = 0, b: int = 5, t: int = 9, e: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([t, 1, 4, t - 2, 2][:b])
+    x = torch.randn(b, t, e, generator=g)
+    return x, lengths
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_flipped_equals_packed(cell: type[nn.RNNBase], layers: int, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    rnn = cell(6, 4, num_layers=layers, bidirectional=bidirectional, batch_first=True,
+               dropout=0.5 if layers > 1 else 0.0).eval()
+    x, lengths = _batch()
+    packed, _ = run_packed(rnn, x, lengths)
+    flipped = run_flipped(rnn, x, lengths)
+    assert flipped.shape == packed.shape
+    torch.testing.assert_close(flipped, packed, rtol=1e-5, atol=1e-6)
+    # and the padding does not matter: garbage in the padded slots changes nothing real
+    noisy = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        noisy[i, n:] = 1e3
+    torch.testing.assert_close(run_flipped(rnn, noisy, lengths), packed, rtol=1e-5, atol=1e-6)
+
+
+def test_flipped_padded_positions_are_zero_and_gradients_match() -> None:
+    torch.manual_seed(1)
+    rnn = nn.LSTM(6, 4, num_layers=2, bidirectional=True, batch_first=True)
+    x, lengths = _batch(1)
+    grads = []
+    for run in (lambda: run_packed(rnn, x, lengths)[0], lambda: run_flipped(rnn, x, lengths)):
+        rnn.zero_grad()
+        out = run()
+        out.pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in rnn.parameters()])
+    for packed_grad, flipped_grad in zip(*grads, strict=True):
+        torch.testing.assert_close(flipped_grad, packed_grad, rtol=1e-4, atol=1e-6)
+    out = run_flipped(rnn, x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        assert out[i, n:].abs().sum() == 0
+
+
+def test_reverse_padded_twice_is_identity_and_keeps_padding() -> None:
+    x = torch.arange(12).view(2, 6)
+    lengths = torch.tensor([6, 3])
+    once = reverse_padded(x, lengths)
+    assert once[1].tolist() == [8, 7, 6, 9, 10, 11]
+    assert torch.equal(reverse_padded(once, lengths), x)
+
+
+def test_tagger_flipped_option_gives_the_packed_scores() -> None:
+    cfg = TaggerConfig(vocab_size=30, num_tags=5, embedding_dim=8, hidden_size=6, num_layers=2, char_vocab_size=12)
+    torch.manual_seed(2)
+    packed = Tagger(cfg).eval()
+    flipped = Tagger(TaggerConfig.from_dict({**cfg.to_dict(), "flipped": True})).eval()
+    flipped.load_state_dict(packed.state_dict())  # same parameters: a checkpoint loads either way
+    lengths = torch.tensor([5, 2, 4])
+    words = torch.randint(2, 30, (3, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)
+    chars = torch.randint(1, 12, (3, 5, 4)).masked_fill((words == 0)[..., None], 0)
+    torch.testing.assert_close(flipped(words, lengths, chars), packed(words, lengths, chars), rtol=1e-5, atol=1e-6)
+
+
+def test_run_flipped_rejects_what_it_cannot_run() -> None:
+    with pytest.raises(ValueError, match="batch_first"):
+        run_flipped(nn.LSTM(3, 2), torch.randn(2, 4, 3), torch.tensor([4, 2]))
+    with pytest.raises(TypeError, match="LSTM or nn.GRU"):
+        run_flipped(nn.RNN(3, 2, batch_first=True), torch.randn(2, 4, 3), torch.tensor([4, 2]))
+    with pytest.raises(ValueError, match="length"):
+        run_flipped(nn.LSTM(3, 2, batch_first=True), torch.randn(2, 4, 3), torch.tensor([5, 2]))
