@@ -141,6 +141,7 @@ class Batch:
         tags: ``(B, T)`` int64 tag ids (``PAD_ID`` on padding) or ``None`` when unlabelled.
         chars: ``(B, T, W)`` int64 character ids (0 = padding) or ``None`` without a char vocabulary.
         index: ``(B,)`` the dataset positions of the sentences, to put predictions back in order.
+        aux_tags: ``(B, T)`` int64 ids of a second tag set (joint tagging), or ``None``.
     """
 
     words: Tensor
@@ -149,6 +150,7 @@ class Batch:
     tags: Tensor | None = None
     chars: Tensor | None = None
     index: Tensor | None = None
+    aux_tags: Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Move every tensor but ``lengths`` (which stays on the CPU) to ``device``."""
@@ -175,20 +177,13 @@ class Batch:
 def collate(examples: Sequence[dict[str, Tensor]]) -> Batch:
     """Turn dataset items into a :class:`Batch` (use as ``DataLoader(collate_fn=collate)``).
 
-    Each example is a dict with ``"words"`` ``(L,)`` int64, optional ``"tags"`` ``(L,)`` int64,
-    optional ``"chars"`` ``(L, W_i)`` int64 and optional ``"index"`` (int).
+    Each example is a dict with ``"words"`` ``(L,)`` int64, optional ``"tags"`` and ``"aux_tags"``
+    ``(L,)`` int64, optional ``"chars"`` ``(L, W_i)`` int64 and optional ``"index"`` (int).
     """
     if len(examples) == 0:
         raise ValueError("empty batch: collate got no examples")
     words, lengths, mask = pad_batch([e["words"] for e in examples])
-    tags = None
-    if examples[0].get("tags") is not None:
-        for i, e in enumerate(examples):
-            if e["tags"].shape != e["words"].shape:
-                raise ValueError(
-                    f"example {i}: {len(e['words'])} words but {len(e['tags'])} tags"
-                )
-        tags = pad_sequence([e["tags"] for e in examples], batch_first=True, padding_value=PAD_ID)
+    tags, aux_tags = (_pad_tags(examples, key) for key in ("tags", "aux_tags"))
     chars = None
     if examples[0].get("chars") is not None:
         w = max(int(e["chars"].size(1)) for e in examples)
@@ -199,7 +194,17 @@ def collate(examples: Sequence[dict[str, Tensor]]) -> Batch:
     index = None
     if "index" in examples[0]:
         index = torch.tensor([int(e["index"]) for e in examples], dtype=torch.int64)
-    return Batch(words=words, lengths=lengths, mask=mask, tags=tags, chars=chars, index=index)
+    return Batch(words=words, lengths=lengths, mask=mask, tags=tags, chars=chars, index=index, aux_tags=aux_tags)
+
+
+def _pad_tags(examples: Sequence[dict[str, Tensor]], key: str) -> Tensor | None:
+    """``(B, T)`` padded ``examples[i][key]`` tag ids, or ``None`` when the examples have none."""
+    if examples[0].get(key) is None:
+        return None
+    for i, e in enumerate(examples):
+        if e[key].shape != e["words"].shape:
+            raise ValueError(f"example {i}: {len(e['words'])} words but {len(e[key])} {key.replace('_', ' ')}")
+    return pad_sequence([e[key] for e in examples], batch_first=True, padding_value=PAD_ID)
 
 
 class TaggingDataset(Dataset[dict[str, Tensor]]):

@@ -43,6 +43,28 @@ class TrainConfig:
     lr_decay: float = field(
         default=1.0, metadata=_help("multiply the learning rate by this after every epoch (float in (0, 1]; 1: constant)")
     )
+    lr_schedule: Literal["constant", "cosine"] = field(
+        default="constant",
+        metadata=_help(
+            "'constant' (times lr_decay after each epoch), or 'cosine': from lr down to 0 along half a cosine "
+            "over all the steps of `epochs` epochs, updated every step (then lr_decay must be 1)"
+        ),
+    )
+    ema: float = field(
+        default=0.0,
+        metadata=_help(
+            "evaluate, choose and keep an exponential moving average of the weights, updated after every step "
+            "with this decay (float in [0, 1); 0: off; 0.999 averages over about the last 1000 steps)"
+        ),
+    )
+    aux_tagset: Literal["upos", "xpos"] | None = field(
+        default=None,
+        metadata=_help(
+            "joint tagging: also learn this second tag set ('upos' or 'xpos', not tagset) with a second output "
+            "layer over the same encoder, the two losses summed; the epoch is then chosen by the mean of both "
+            "dev accuracies (None: one tag set)"
+        ),
+    )
     unk_signatures: bool = field(
         default=True,
         metadata=_help(
@@ -118,6 +140,14 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam', got {self.optimizer!r}")
         if self.tagset not in ("upos", "xpos"):
             raise ValueError(f"tagset must be 'upos' or 'xpos', got {self.tagset!r}")
+        if self.aux_tagset not in (None, "upos", "xpos") or self.aux_tagset == self.tagset:
+            raise ValueError(f"aux_tagset must be None or the other tag set than {self.tagset!r}, got {self.aux_tagset!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.lr_schedule == "cosine" and self.lr_decay != 1.0:
+            raise ValueError(f"lr_schedule='cosine' sets the decay itself: leave lr_decay at 1, got {self.lr_decay}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
         if self.max_sentences is not None and self.max_sentences < 1:

@@ -91,7 +91,8 @@ def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_
     """The training loss of a tagger on a labelled batch (what :mod:`seqtag.train` minimises).
 
     Runs ``model(batch.words, batch.lengths, batch.chars)`` -> ``(B, T, C)`` scores and returns
-    :func:`scores_loss` of them. To get the loss *and* the decoded tags from one forward pass
+    :func:`scores_loss` of them. A tagger with a second output layer (``model.aux_output``, joint
+    tagging) adds the masked cross-entropy of its scores against ``batch.aux_tags``. To get the loss *and* the decoded tags from one forward pass
     (evaluation), call the model once and use :func:`scores_loss` and ``model.decode``.
 
     Args:
@@ -105,7 +106,14 @@ def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_
     """
     if batch.tags is None:
         raise ValueError("sequence_loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
-    return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction)
+    if getattr(model, "aux_output", None) is None:
+        return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction)
+    # joint tagging: both output layers from one encoder pass, the two losses summed
+    if batch.aux_tags is None:
+        raise ValueError("this tagger learns a second tag set: the batch needs aux_tags (build the dataset with them)")
+    scores, aux_scores = model.forward_heads(batch.words, batch.lengths, batch.chars)
+    aux_loss = masked_cross_entropy(aux_scores, batch.aux_tags, batch.mask, reduction)
+    return scores_loss(model, scores, batch, reduction) + aux_loss
 
 
 def scores_loss(model: nn.Module, scores: Tensor, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:

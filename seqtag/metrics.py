@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from seqtag.losses import scores_loss
-from seqtag.models import Tagger
+from seqtag.models import AuxHead, Tagger
 from seqtag.vocab import PAD_ID, UNK_ID, Vocab
 
 __all__ = ["Evaluation", "evaluate", "top_confusions", "hardest_tags"]
@@ -88,7 +88,9 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequence[int] = (UNK_ID,)) -> Evaluation:
+def evaluate(
+    model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequence[int] = (UNK_ID,), aux: bool = False
+) -> Evaluation:
     """Evaluate ``model`` on a labelled loader.
 
     Args:
@@ -97,12 +99,15 @@ def evaluate(model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequen
             they are moved to the model's device, ``non_blocking`` from pinned memory).
         tags: the tag vocabulary the model was trained with (``len(tags) == model.config.num_tags``).
         unknown_ids: word ids counted as out-of-vocabulary (``<unk>`` and its signature classes).
+        aux: score the second output layer of a jointly trained tagger (:class:`~seqtag.models.AuxHead`)
+            against the batches' ``aux_tags``; ``tags`` is then the second tag set's vocabulary.
 
     One forward pass per batch gives both the loss and the decoded tags (argmax, or Viterbi on
     the same emissions with a CRF). Every count stays on the model's device until the end, where
     one transfer brings them back: no host-device synchronisation per batch.
     """
-    if model.config.num_tags != len(tags):
+    scorer: Tagger | AuxHead = AuxHead(model) if aux else model
+    if scorer.config.num_tags != len(tags):
         raise ValueError(
             f"the model has num_tags={model.config.num_tags} but the tag vocabulary has {len(tags)} "
             "entries: pass the vocabulary the model was trained with"
@@ -122,10 +127,14 @@ def evaluate(model: Tagger, loader: DataLoader, tags: Vocab, unknown_ids: Sequen
     for batch in loader:
         if batch.tags is None or batch.index is None:
             raise ValueError("evaluate needs labelled batches with an index: build the dataset with tags")
+        if aux:
+            if batch.aux_tags is None:
+                raise ValueError("evaluate(aux=True) needs batches with aux_tags: build the dataset with them")
+            batch = replace(batch, tags=batch.aux_tags)
         batch = batch.to(device, non_blocking=non_blocking)
-        scores = model(batch.words, batch.lengths, batch.chars)  # (B, T, C): the one forward pass
-        loss_sum += scores_loss(model, scores, batch, reduction="sum").double()
-        pred = model.decode(scores, batch.mask)  # (B, T)
+        scores = scorer(batch.words, batch.lengths, batch.chars)  # (B, T, C): the one forward pass
+        loss_sum += scores_loss(scorer, scores, batch, reduction="sum").double()
+        pred = scorer.decode(scores, batch.mask)  # (B, T)
         mask, gold = batch.mask, batch.tags
         # pads add 0 at cell 0 (index_add_ has no data-dependent shape, unlike gold[mask])
         cells = (gold * c + pred).masked_fill(~mask, 0).flatten()

@@ -18,7 +18,7 @@ from seqtag.io import check_known_fields
 from seqtag.rnn import run_flipped, run_packed
 from seqtag.vocab import PAD_ID, UNK_ID
 
-__all__ = ["TaggerConfig", "Tagger", "CharCNN", "run_packed"]
+__all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "run_packed"]
 
 
 @dataclass
@@ -63,6 +63,11 @@ class TaggerConfig:
         metadata={"help": "run the RNN on a PackedSequence (the article's trick 2); false feeds the padded "
                           "tensor, right only for a unidirectional RNN (kept for the benchmark)"},
     )
+    aux_num_tags: int = field(
+        default=0,
+        metadata={"help": "0: one output layer; else the size of a second tag set learned jointly by a second "
+                          "output layer over the same encoder (from the data: use aux_tagset)", "cli": False},
+    )
     flipped: bool = field(
         default=False,
         metadata={"help": "run the RNN exactly on the padded tensor, each sentence reversed within its length for "
@@ -82,6 +87,8 @@ class TaggerConfig:
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
             raise ValueError("vocab_size and num_tags must count <pad> and at least one real entry")
+        if self.aux_num_tags == 1 or self.aux_num_tags < 0:
+            raise ValueError(f"aux_num_tags must be 0 (none) or count <pad> and a real tag, got {self.aux_num_tags}")
         if self.rnn not in ("lstm", "gru"):
             raise ValueError(f"rnn must be 'lstm' or 'gru', got {self.rnn!r}")
         for name in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_filters",
@@ -181,7 +188,10 @@ class Tagger(nn.Module):
             dropout=c.rnn_dropout if c.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(c.dropout)
-        self.output = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), c.num_tags)
+        width = c.hidden_size * (2 if c.bidirectional else 1)
+        self.output = nn.Linear(width, c.num_tags)
+        # joint tagging: a second tag set read from the same encoder states (the losses are summed)
+        self.aux_output = nn.Linear(width, c.aux_num_tags) if c.aux_num_tags else None
         self.crf = CRF(c.num_tags, batch_first=True) if c.crf else None
 
     def load_pretrained(self, vectors: Tensor, found: Tensor | None = None) -> None:
@@ -220,6 +230,17 @@ class Tagger(nn.Module):
         Returns:
             ``(B, T, C)`` logits; rows at padded positions are meaningless (mask them out).
         """
+        return self.output(self.features(words, lengths, chars))  # (B, T, C)
+
+    def forward_heads(
+        self, words: Tensor, lengths: Tensor, chars: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Both output layers' scores from one encoder pass: ``((B, T, C), (B, T, C_aux) or None)``."""
+        h = self.features(words, lengths, chars)
+        return self.output(h), (self.aux_output(h) if self.aux_output is not None else None)
+
+    def features(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        """The encoder's ``(B, T, D*H)`` states (after dropout) that the output layers read; inputs as :meth:`forward`."""
         if words.dim() != 2:
             raise ValueError(f"words must be (B, T), got shape {tuple(words.shape)}")
         if words.is_floating_point():
@@ -236,7 +257,7 @@ class Tagger(nn.Module):
             out = run_flipped(self.rnn, self.dropout(x), lengths)  # type: ignore[arg-type]
         else:
             out, _ = run_packed(self.rnn, self.dropout(x), lengths, packed=self.config.packed)
-        return self.output(self.dropout(out))  # (B, T, C)
+        return self.dropout(out)
 
     @torch.no_grad()
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
@@ -275,3 +296,38 @@ class Tagger(nn.Module):
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+class AuxHead(nn.Module):
+    """A jointly trained :class:`Tagger`'s second output layer, seen as a tagger of its own.
+
+    ``forward`` gives the ``(B, T, C_aux)`` scores of ``tagger.aux_output`` and ``decode`` the best
+    tag per position, so :func:`seqtag.metrics.evaluate` scores the second tag set unchanged.
+    Shares the tagger's parameters (nothing is copied).
+    """
+
+    crf = None
+
+    def __init__(self, tagger: Tagger) -> None:
+        super().__init__()
+        if tagger.aux_output is None:
+            raise ValueError("this tagger has no second output layer (train it with aux_tagset)")
+        self.tagger = tagger
+        self.config = TaggerConfig.from_dict({**tagger.config.to_dict(), "num_tags": tagger.config.aux_num_tags,
+                                              "aux_num_tags": 0, "crf": False})
+
+    def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        aux = self.tagger.aux_output
+        assert aux is not None
+        return aux(self.tagger.features(words, lengths, chars))
+
+    @torch.no_grad()
+    def decode(self, scores: Tensor, mask: Tensor) -> Tensor:
+        """Best tag ids ``(B, T)``, ``PAD_ID`` at padded positions (see :meth:`Tagger.decode`)."""
+        scores = scores.clone()
+        scores[..., PAD_ID] = float("-inf")
+        return scores.argmax(-1).masked_fill(~mask, PAD_ID)
+
+    @torch.no_grad()
+    def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        return self.decode(self.forward(words, lengths, chars), lengths_to_mask(lengths, words.size(1), words.device))

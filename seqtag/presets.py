@@ -58,9 +58,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "min_freq": 1,
         "lr": 2e-3,
         "batch_size": 32,
-        "epochs": 15,
-        "patience": 4,
+        "epochs": 22,
+        "patience": 6,
         "expand_vocab": 100_000,
+        "aux_tagset": "xpos",
+        "lr_schedule": "cosine",
+        "ema": 0.999,
+        "flipped": True,
     },
 }
 

@@ -8,21 +8,22 @@ The Python API a notebook user reaches for::
     # [('Is', 'AUX'), ('it', 'PRON'), ('too', 'ADV'), ('late', 'ADJ'), ('now', 'ADV'), ...]
     tagger.tag_batch(["I don't think so.", "Me neither."])       # one list of pairs per text
     tagger.tag([["I", "do", "n't", "think", "so", "."]])          # words already split: tags only
+    joint.tag("I know.", both=True)   # a joint UPOS+XPOS tagger: [('I', 'PRON', 'PRP'), ...]
 
 Raw text is split into EWT tokens by :func:`seqtag.tokenize.tokenize` (``don't`` -> ``do n't``).
 :func:`load` (also ``seqtag.load``) reads a checkpoint written by :meth:`TrainedTagger.save`.
 A checkpoint holds only plain Python values and tensors, so it loads with
-``torch.load(..., weights_only=True)``. This module never imports the training loop.
+``torch.load(..., weights_only=True)``. This module never imports the training loop; whole
+files (CoNLL-U, text) are tagged by :mod:`seqtag.tagio`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, overload
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor
@@ -31,14 +32,14 @@ from torch.utils.data import DataLoader
 from seqtag import __version__
 from seqtag.batching import BucketBatchSampler, TaggingDataset, collate, encode_chars
 from seqtag.config import CHECKPOINT_FORMAT, CheckpointError, TrainConfig
-from seqtag.data import TAG_COLUMN, Sentence, format_conllu, iter_conllu, tags_of
+from seqtag.data import Sentence, tags_of
 from seqtag.io import write_with
 from seqtag.metrics import Evaluation, evaluate
-from seqtag.models import Tagger, TaggerConfig
+from seqtag.models import AuxHead, Tagger, TaggerConfig
 from seqtag.runtime import resolve_device
 from seqtag.vocab import UNK_ID, Vocab, lookup_forms
 
-__all__ = ["TrainedTagger", "load", "tag_conllu_lines", "tag_text_lines"]
+__all__ = ["TrainedTagger", "load"]
 
 
 @dataclass
@@ -53,13 +54,20 @@ class TrainedTagger:
     train_config: TrainConfig
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
+    aux_tags: Vocab | None = None  # the second tag set of a jointly trained tagger (train_config.aux_tagset)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def dataset(self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> TaggingDataset:
-        """Encode word lists (and optionally their tags) with this tagger's vocabularies."""
+    def dataset(
+        self,
+        sentences: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]] | None = None,
+        aux_tags: Sequence[Sequence[str]] | None = None,
+    ) -> TaggingDataset:
+        """Encode word lists (and optionally their tags, and a joint tagger's second tags) with this
+        tagger's vocabularies."""
         signatures, lowercase = self.train_config.unk_signatures, self.train_config.expand_vocab > 0
         forms = (
             [lookup_forms(self.words, s, signatures, lowercase) for s in sentences]
@@ -67,6 +75,12 @@ class TrainedTagger:
             else sentences
         )
         ds = TaggingDataset(forms, tags, self.words, self.tags if tags is not None else None)
+        if aux_tags is not None:
+            if self.aux_tags is None:
+                raise ValueError("aux_tags given, but this tagger learns one tag set (train with aux_tagset)")
+            second = TaggingDataset(forms, aux_tags, self.words, self.aux_tags)
+            for item, other in zip(ds.items, second.items, strict=True):
+                item["aux_tags"] = other["tags"]
         if self.model.config.char_vocab_size > 0:  # characters of the words as written
             for item, sentence in zip(ds.items, sentences, strict=True):
                 item["chars"] = encode_chars(sentence, self.chars)
@@ -84,19 +98,29 @@ class TrainedTagger:
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
     @overload
-    def tag(self, text: str, batch_size: int | None = None, tokenizer: Callable[[str], list[str]] | None = None
-            ) -> list[tuple[str, str]]: ...
+    def tag(self, text: str, batch_size: int | None = None, tokenizer: Callable[[str], list[str]] | None = None,
+            both: Literal[False] = False) -> list[tuple[str, str]]: ...
+
+    @overload
+    def tag(self, text: str, batch_size: int | None = None, tokenizer: Callable[[str], list[str]] | None = None,
+            *, both: Literal[True]) -> list[tuple[str, str, str]]: ...
 
     @overload
     def tag(self, text: Sequence[Sequence[str]], batch_size: int | None = None,
-            tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]: ...
+            tokenizer: Callable[[str], list[str]] | None = None, both: Literal[False] = False) -> list[list[str]]: ...
+
+    @overload
+    def tag(self, text: Sequence[Sequence[str]], batch_size: int | None = None,
+            tokenizer: Callable[[str], list[str]] | None = None, *, both: Literal[True]
+            ) -> list[list[tuple[str, str]]]: ...
 
     def tag(
         self,
         text: str | Sequence[Sequence[str]],
         batch_size: int | None = None,
         tokenizer: Callable[[str], list[str]] | None = None,
-    ) -> list[tuple[str, str]] | list[list[str]]:
+        both: bool = False,
+    ) -> Any:
         """Tag raw text, or sentences already split into words.
 
         Args:
@@ -104,64 +128,124 @@ class TrainedTagger:
             batch_size: sentences per batch (default: ``train_config.eval_batch_size``).
             tokenizer: how raw text becomes words (default: :func:`seqtag.tokenize.tokenize`,
                 EWT's conventions; ``str.split`` for text already split at spaces).
+            both: a jointly trained tagger (:attr:`aux_tagset` set) gives both tag sets, from the
+                same forward pass, in CoNLL-U column order: UPOS, then XPOS, whichever of the two
+                it was trained on first. ``ValueError`` for a tagger of one tag set.
 
         Returns:
-            For a ``str``: ``[(word, tag), ...]`` in text order (``[]`` for blank text).
-            For word lists: ``N`` lists of tag strings, in the input order (as many tags as words).
+            For a ``str``: ``[(word, tag), ...]`` of :attr:`tagset` in text order (``[]`` for
+            blank text); with ``both``: ``[(word, upos, xpos), ...]``.
+            For word lists: ``N`` lists of tag strings, in the input order (as many tags as
+            words); with ``both``: ``N`` lists of ``(upos, xpos)`` pairs.
 
         Example:
             >>> tagger.tag("I don't know.")  # doctest: +SKIP
             [('I', 'PRON'), ('do', 'AUX'), ("n't", 'PART'), ('know', 'VERB'), ('.', 'PUNCT')]
+            >>> joint.tag("I know.", both=True)  # doctest: +SKIP
+            [('I', 'PRON', 'PRP'), ('know', 'VERB', 'VBP'), ('.', 'PUNCT', '.')]
         """
         if isinstance(text, str):
-            return self.tag_batch([text], batch_size, tokenizer)[0]
+            return self.tag_batch([text], batch_size, tokenizer, both=both)[0]
         if any(isinstance(s, str) for s in text):
             raise TypeError("tag takes one str of raw text, or a list of word lists; for several "
                             "texts use tag_batch(texts)")
-        return self._tag_words(text, batch_size)
+        return self._tag_words(text, batch_size, both)
 
     def tag_batch(
         self,
         texts: Sequence[str],
         batch_size: int | None = None,
         tokenizer: Callable[[str], list[str]] | None = None,
-    ) -> list[list[tuple[str, str]]]:
+        both: bool = False,
+    ) -> list[list[tuple[str, ...]]]:
         """Tag many raw texts at once, batched like training (length buckets: little padding).
 
         Args:
             texts: ``N`` strings of raw English, one sentence (or a short passage) each.
             batch_size: sentences per batch (default: ``train_config.eval_batch_size``).
             tokenizer: see :meth:`tag` (default: :func:`seqtag.tokenize.tokenize`).
+            both: a jointly trained tagger's two tag sets (see :meth:`tag`).
 
         Returns:
-            ``N`` lists of ``(word, tag)`` pairs, in the order of ``texts``.
+            ``N`` lists of ``(word, tag)`` pairs, in the order of ``texts``; with ``both``,
+            ``(word, upos, xpos)`` triples.
         """
         if isinstance(texts, str):
             raise TypeError("tag_batch takes a list of texts; for one text use tag(text)")
         if tokenizer is None:
             from seqtag.tokenize import tokenize as tokenizer
         words = [tokenizer(t) for t in texts]
-        tagged = iter(self._tag_words([w for w in words if w], batch_size))
-        return [list(zip(w, next(tagged), strict=True)) if w else [] for w in words]
+        tagged = iter(self._tag_words([w for w in words if w], batch_size, both))
+        return [[(w, *(t if both else (t,))) for w, t in zip(ws, next(tagged), strict=True)] if ws else []
+                for ws in words]
 
-    def _tag_words(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
+    def _tag_words(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None, both: bool = False
+                   ) -> list[list[Any]]:
+        """Tags (``both``: ``(upos, xpos)`` pairs) of each word list, in the input order.
+
+        One forward pass per batch; the predictions stay on the model's device until the end,
+        where one transfer brings all of them back (no host-device synchronisation per batch).
+        """
         if len(sentences) == 0:
             return []
         if any(len(s) == 0 for s in sentences):
             raise ValueError("cannot tag an empty sentence (a word list without words)")
-        out: list[list[str]] = [[] for _ in sentences]
+        vocabs = [self.tags]
+        if both:
+            if self.aux_tags is None:
+                raise ValueError(f"this tagger learns one tag set ({self.tagset}): both=True needs a jointly "
+                                 "trained tagger (train with --aux-tagset)")
+            vocabs.append(self.aux_tags)
+            second = AuxHead(self.model)  # decodes the second output layer's scores
+        chunks: list[Tensor] = []  # per batch (K, B*T): K = 1 or 2 tag sets, each row T wide
+        index: list[Tensor] = []  # CPU: each row's sentence, its length, its width
+        lengths: list[Tensor] = []
+        widths: list[int] = []
         self.model.eval()
         with torch.inference_mode():
             for batch in self.loader(self.dataset(sentences), batch_size):
-                pred = self.model.predict(batch.words.to(self.device), batch.lengths, _chars(batch, self.device))
-                for row, i, n in zip(pred.cpu(), batch.index.tolist(), batch.lengths.tolist(), strict=True):
-                    out[i] = self.tags.decode(row[:n])
+                words, chars = batch.words.to(self.device), _chars(batch, self.device)
+                if both:
+                    scores, aux_scores = self.model.forward_heads(words, batch.lengths, chars)  # one encoder pass
+                    mask = batch.mask.to(self.device)
+                    pred = torch.stack([self.model.decode(scores, mask), second.decode(aux_scores, mask)])  # type: ignore[arg-type]
+                else:
+                    pred = self.model.predict(words, batch.lengths, chars).unsqueeze(0)  # (1, B, T)
+                chunks.append(pred.flatten(1))
+                index.append(batch.index)  # type: ignore[arg-type]
+                lengths.append(batch.lengths)
+                widths += [pred.size(2)] * pred.size(1)
+        ids = torch.cat(chunks, 1).tolist()  # the one device -> host transfer of the call
+        out: list[list[Any]] = [[] for _ in sentences]
+        start = 0
+        for i, n, width in zip(torch.cat(index).tolist(), torch.cat(lengths).tolist(), widths, strict=True):
+            decoded = [vocab.decode(row[start:start + n]) for vocab, row in zip(vocabs, ids, strict=True)]
+            out[i] = decoded[0] if not both else list(zip(*self._column_order(decoded), strict=True))
+            start += width
         return out
 
-    def evaluate(self, sentences: Sequence[Sentence], batch_size: int | None = None) -> Evaluation:
-        """Accuracy, OOV accuracy, per-tag scores and confusion matrix on labelled sentences."""
-        ds = self.dataset([s.words for s in sentences], tags_of(sentences, self.tagset))  # type: ignore[arg-type]
-        return evaluate(self.model, self.loader(ds, batch_size), self.tags, self.unknown_ids)
+    def _column_order(self, decoded: list[list[str]]) -> list[list[str]]:
+        """``[main tags, aux tags]`` -> ``[upos tags, xpos tags]`` (CoNLL-U column order)."""
+        return decoded if self.tagset == "upos" else decoded[::-1]
+
+    @property
+    def aux_tagset(self) -> str | None:
+        """The second tag set of a jointly trained tagger (``"upos"``/``"xpos"``), else ``None``."""
+        return self.train_config.aux_tagset if self.aux_tags is not None else None
+
+    def evaluate(self, sentences: Sequence[Sentence], batch_size: int | None = None, aux: bool = False) -> Evaluation:
+        """Accuracy, OOV accuracy, per-tag scores and confusion matrix on labelled sentences.
+
+        ``aux=True`` scores a jointly trained tagger's second tag set (:attr:`aux_tagset`) instead.
+        """
+        words = [s.words for s in sentences]
+        if not aux:
+            ds = self.dataset(words, tags_of(sentences, self.tagset))  # type: ignore[arg-type]
+            return evaluate(self.model, self.loader(ds, batch_size), self.tags, self.unknown_ids)
+        if self.aux_tags is None or self.aux_tagset is None:
+            raise ValueError("this tagger learns one tag set: there is no second one to evaluate (aux=True)")
+        ds = self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
+        return evaluate(self.model, self.loader(ds, batch_size), self.aux_tags, self.unknown_ids, aux=True)
 
     # --- checkpoints ---
 
@@ -173,7 +257,8 @@ class TrainedTagger:
             "tagger_config": self.model.config.to_dict(),
             "train_config": self.train_config.to_dict(),
             "tagset": self.tagset,
-            "vocabs": {"words": self.words.to_dict(), "tags": self.tags.to_dict(), "chars": self.chars.to_dict()},
+            "vocabs": {"words": self.words.to_dict(), "tags": self.tags.to_dict(), "chars": self.chars.to_dict(),
+                       **({"aux_tags": self.aux_tags.to_dict()} if self.aux_tags is not None else {})},
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "history": {k: [float(x) for x in v] for k, v in self.history.items()},
             "best_epoch": self.best_epoch,
@@ -231,6 +316,7 @@ class TrainedTagger:
             config = TaggerConfig.from_dict(dict(ckpt["tagger_config"]))
             train_config = TrainConfig.from_dict(dict(ckpt["train_config"]))
             vocabs = {k: Vocab.from_dict(ckpt["vocabs"][k]) for k in ("words", "tags", "chars")}
+            aux_tags = Vocab.from_dict(ckpt["vocabs"]["aux_tags"]) if config.aux_num_tags else None
             model = Tagger(config)
             missing_w, unexpected_w = model.load_state_dict(ckpt["state_dict"], strict=False)
             if missing_w or unexpected_w:
@@ -238,7 +324,8 @@ class TrainedTagger:
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             why = " ".join(str(exc).split())[:400] or repr(exc)  # one line, even for torch's lists
             raise CheckpointError(f"{source}: does not match this code: {why}") from None
-        if len(vocabs["words"]) != config.vocab_size or len(vocabs["tags"]) != config.num_tags:
+        if (len(vocabs["words"]) != config.vocab_size or len(vocabs["tags"]) != config.num_tags
+                or (aux_tags is not None and len(aux_tags) != config.aux_num_tags)):
             raise CheckpointError(f"{source}: vocabulary sizes do not match the model's configuration")
         tagger = cls(
             model.to(resolve_device(device)).eval(),
@@ -249,119 +336,13 @@ class TrainedTagger:
             train_config,
             {k: list(v) for k, v in ckpt.get("history", {}).items()},
             int(ckpt.get("best_epoch", 0)),
+            aux_tags,
         )
         return tagger
 
 
 def _chars(batch: Any, device: torch.device) -> Tensor | None:
     return None if batch.chars is None else batch.chars.to(device)
-
-
-# --- whole inputs: CoNLL-U (one column rewritten) and text (CoNLL-U out) -------------------------
-
-
-def _batched(items: Iterable[Any], size: int, weight: Callable[[Any], int]) -> Iterator[list[Any]]:
-    """Group ``items`` so that each group holds ``size`` weighted items (the last may hold fewer)."""
-    group: list[Any] = []
-    count = 0
-    for item in items:
-        group.append(item)
-        count += weight(item)
-        if count >= size:
-            yield group
-            group, count = [], 0
-    if group:
-        yield group
-
-
-def tag_conllu_lines(
-    tagger: TrainedTagger, lines: Iterable[bytes], out: IO[bytes], source: str = "<stream>", batch_size: int = 256
-) -> tuple[int, int]:
-    """Tag CoNLL-U read line by line: the tagger's column is replaced, every other byte is kept.
-
-    Args:
-        tagger: the trained tagger (its ``tagset`` names the column: UPOS 4, XPOS 5).
-        lines: the input's raw lines (``bytes``, endings included), e.g. an open binary file.
-        out: where the rewritten lines go (binary).
-        source: the input's name in error messages.
-        batch_size: sentences tagged together (the input is streamed, never held whole).
-
-    Returns:
-        ``(sentences, tokens)`` tagged.
-
-    Raises:
-        seqtag.data.ConlluFormatError: a malformed line (``source:line: problem``).
-    """
-    column = TAG_COLUMN[tagger.tagset]
-    sentences = tokens = 0
-    for group in _batched(iter_conllu(lines, source), batch_size, lambda c: c.sentence is not None):
-        labelled = [c for c in group if c.sentence is not None]
-        predicted = iter(tagger.tag([c.sentence.words for c in labelled]))
-        for chunk in group:
-            if chunk.sentence is not None:
-                for row, tag in zip(chunk.word_rows, next(predicted), strict=True):
-                    cols = chunk.lines[row].split(b"\t")
-                    cols[column] = tag.encode("utf-8")
-                    chunk.lines[row] = b"\t".join(cols)
-                sentences, tokens = sentences + 1, tokens + len(chunk.word_rows)
-            out.writelines(chunk.lines)
-    return sentences, tokens
-
-
-def _text_sentences(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
-    for lineno, raw in enumerate(lines, start=1):
-        try:
-            text = raw.decode("utf-8").removeprefix("\ufeff") if lineno == 1 else raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{source}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x}); convert the input to UTF-8") from None
-        if text.strip():
-            yield lineno, text.strip()
-
-
-def tag_text_lines(
-    tagger: TrainedTagger,
-    lines: Iterable[bytes],
-    out: IO[bytes],
-    source: str = "<stream>",
-    batch_size: int = 256,
-    tokenize: bool = False,
-) -> tuple[int, int]:
-    """Tag text, one sentence per non-blank line; write one CoNLL-U block per line.
-
-    Each block says where its words came from: ``# source = SOURCE:LINE``, ``# text =`` the
-    line as typed, and ``SpaceAfter=No`` in the MISC column of a token glued to the next one
-    (UD's convention: the text can be rebuilt from the tokens). With ``tokenize``, lines are
-    split by :func:`seqtag.tokenize.tokenize` (``don't`` -> ``do n't``); else at spaces.
-
-    Returns:
-        ``(sentences, tokens)`` tagged.
-
-    Raises:
-        ValueError: a line that is not UTF-8 (``source:line``), or no sentence at all.
-    """
-    def spans(text: str) -> list[tuple[int, int]]:
-        if tokenize:
-            from seqtag.tokenize import token_spans
-
-            return token_spans(text)
-        return [m.span() for m in re.finditer(r"\S+", text)]
-
-    sentences = tokens = 0
-    for group in _batched(_text_sentences(lines, source), batch_size, lambda _: 1):
-        cuts = [spans(text) for _, text in group]
-        words = [[text[a:b] for a, b in cut] for (_, text), cut in zip(group, cuts, strict=True)]
-        for (lineno, text), ws, cut, tags in zip(group, words, cuts, tagger.tag(words, batch_size), strict=True):
-            sentences += 1
-            tokens += len(ws)
-            blank = ["_"] * len(ws)
-            upos, xpos = (tags, blank) if tagger.tagset == "upos" else (blank, tags)
-            glued = ["SpaceAfter=No" if b == a2 else "_" for (_, b), (a2, _) in zip(cut, cut[1:], strict=False)]
-            block = format_conllu(Sentence(ws, upos, xpos, sent_id=str(sentences), line=lineno, text=text),
-                                  {"source": f"{source}:{lineno}"}, [*glued, "_"])
-            out.write(block.encode("utf-8"))
-    if sentences == 0:
-        raise ValueError(f"{source}: no sentence to tag (the input is empty or blank)")
-    return sentences, tokens
 
 
 def load(path: str | os.PathLike[str], device: str | torch.device = "cpu", strict_version: bool = True) -> TrainedTagger:

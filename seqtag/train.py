@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
 
@@ -24,7 +25,7 @@ from seqtag.metrics import evaluate
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import cpu_threads, resolve_device, seed_everything, transfer_options
 from seqtag.tagger import TrainedTagger
-from seqtag.vocab import PAD_ID, build_vocabs
+from seqtag.vocab import PAD_ID, Vocab, build_vocabs
 
 __all__ = ["fit"]
 
@@ -94,17 +95,20 @@ def _fit(
     if not train or not dev:
         raise ValueError("fit needs at least one training and one dev sentence")
     words, tags, chars = build_vocabs(train, cfg.tagset, cfg.min_freq, cfg.unk_signatures)
-    model_cfg = TaggerConfig(len(words), len(tags), char_vocab_size=len(chars) if use_chars else 0, **options)
+    aux = Vocab.build(tags_of(train, cfg.aux_tagset), unk=False) if cfg.aux_tagset else None  # type: ignore[arg-type]
+    model_cfg = TaggerConfig(len(words), len(tags), char_vocab_size=len(chars) if use_chars else 0,
+                             aux_num_tags=len(aux) if aux else 0, **options)
     model = Tagger(model_cfg).to(device)
-    result = TrainedTagger(model, words, tags, chars, cfg.tagset, cfg)
+    result = TrainedTagger(model, words, tags, chars, cfg.tagset, cfg, aux_tags=aux)
     if cfg.embeddings:
         from seqtag.embeddings import pretrained_matrix  # optional extra; imported only when used
 
         # every row: those the source lacks are random at the source's scale (not N(0, 1))
         vectors, _found = pretrained_matrix(words, cfg.embeddings, model_cfg.embedding_dim, seed=cfg.seed)
         model.load_pretrained(vectors)
-    train_ds = result.dataset([s.words for s in train], tags_of(train, cfg.tagset))  # type: ignore[arg-type]
-    dev_ds = result.dataset([s.words for s in dev], tags_of(dev, cfg.tagset))  # type: ignore[arg-type]
+    second = (lambda part: tags_of(part, cfg.aux_tagset)) if cfg.aux_tagset else (lambda part: None)
+    train_ds = result.dataset([s.words for s in train], tags_of(train, cfg.tagset), second(train))  # type: ignore[arg-type]
+    dev_ds = result.dataset([s.words for s in dev], tags_of(dev, cfg.tagset), second(dev))  # type: ignore[arg-type]
     sampler = BucketBatchSampler(
         train_ds.lengths, cfg.batch_size, max_tokens=cfg.max_tokens, pool_factor=cfg.pool_factor, seed=cfg.seed
     )
@@ -114,7 +118,16 @@ def _fit(
     dev_loader = DataLoader(dev_ds, batch_sampler=dev_sampler, collate_fn=collate, pin_memory=transfer["pin_memory"])
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # cosine: the rate falls from lr to 0 over every step of `epochs` epochs (stepped per batch)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * len(loader))
+                if cfg.lr_schedule == "cosine" else None)
+    # The weights that are evaluated and kept: the model's own, or their moving average (EMA)
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None)
+    scored: Tagger = averaged.module if averaged is not None else model  # type: ignore[assignment]
+    result.model = scored  # what a checkpoint holds and fit returns: the weights that were scored
     history: dict[str, list[float]] = {"train_loss": [], "dev_loss": [], "dev_accuracy": [], "seconds": []}
+    if aux is not None:
+        history["dev_aux_accuracy"] = []
     best_acc, best_state, stale = -1.0, None, 0
     bar = {} if progress else {"disable": True}
     for epoch in range(1, cfg.epochs + 1):
@@ -132,17 +145,25 @@ def _fit(
             if cfg.clip_norm:  # LSTMs' gradients can spike on long sentences
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             loss_sum += loss.detach().double() * batch.num_tokens  # num_tokens: CPU lengths, no sync
             tokens += batch.num_tokens
-        ev = evaluate(model, dev_loader, tags, result.unknown_ids)
+        ev = evaluate(scored, dev_loader, tags, result.unknown_ids)
+        score = ev.accuracy
+        if aux is not None:  # joint tagging: the epoch is chosen by the mean of both tag sets' accuracies
+            history["dev_aux_accuracy"].append(evaluate(scored, dev_loader, aux, result.unknown_ids, aux=True).accuracy)
+            score = (ev.accuracy + history["dev_aux_accuracy"][-1]) / 2
         for key, value in [("train_loss", float(loss_sum) / tokens), ("dev_loss", ev.loss),
                            ("dev_accuracy", ev.accuracy), ("seconds", time.perf_counter() - start)]:
             history[key].append(value)
         if on_epoch is not None:
             on_epoch(epoch, history)
-        if ev.accuracy > best_acc:  # keep the best weights, in memory and (optionally) on disk
-            best_acc, stale, result.best_epoch = ev.accuracy, 0, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if score > best_acc:  # keep the best weights, in memory and (optionally) on disk
+            best_acc, stale, result.best_epoch = score, 0, epoch
+            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
             result.history = history
             if checkpoint is not None:
                 result.save(checkpoint)
@@ -153,11 +174,11 @@ def _fit(
         for group in optimizer.param_groups:  # big steps first, finer ones as the epochs go by
             group["lr"] *= cfg.lr_decay
     assert best_state is not None
-    model.load_state_dict(best_state)
+    scored.load_state_dict(best_state)
     if cfg.embeddings and cfg.expand_vocab:
         _expand_vocab(result, cfg.embeddings, cfg.expand_vocab)
     result.history = history
     if checkpoint is not None:
         result.save(checkpoint)  # the best weights again, now with the full history
-    model.eval()
+    result.model.eval()
     return result

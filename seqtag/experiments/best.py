@@ -94,8 +94,12 @@ def error_examples(
     return out
 
 
-def analyse(tagger: Any, test: Sequence[Sentence], k_confusions: int = 15, k_errors: int = 20) -> dict[str, Any]:
+def analyse(
+    tagger: Any, test: Sequence[Sentence], k_confusions: int = 15, k_errors: int = 20, aux: bool = False
+) -> dict[str, Any]:
     """Score ``tagger`` (a :class:`~seqtag.tagger.TrainedTagger`) on ``test`` and describe its errors.
+
+    ``aux=True`` describes a jointly trained tagger's second tag set (``tagger.aux_tagset``) instead.
 
     Returns a JSON-able dict: ``tagset``, ``test`` (:meth:`~seqtag.metrics.Evaluation.summary`:
     accuracy, OOV accuracy...), ``per_tag`` (precision, recall, F1, support), ``labels`` and
@@ -104,17 +108,18 @@ def analyse(tagger: Any, test: Sequence[Sentence], k_confusions: int = 15, k_err
     """
     from seqtag.metrics import hardest_tags, top_confusions
 
-    ev = tagger.evaluate(test)
+    ev = tagger.evaluate(test, aux=aux)
+    tagset = tagger.aux_tagset if aux else tagger.tagset
     per_tag = ev.per_tag()
     return {
-        "tagset": tagger.tagset,
+        "tagset": tagset,
         "test": ev.summary(),
         "per_tag": per_tag,
         "labels": list(ev.labels),
         "confusion": ev.confusion.tolist(),
         "top_confusions": top_confusions(ev.confusion, ev.labels, k_confusions),
         "hardest_tags": hardest_tags(per_tag),
-        "examples": error_examples(test, ev.predictions, tagger.tagset, unknown_words(tagger), k_errors),
+        "examples": error_examples(test, ev.predictions, tagset, unknown_words(tagger), k_errors),
     }
 
 
@@ -133,6 +138,8 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
 
     train, dev, test = load_ewt("train", data), load_ewt("dev", data), load_ewt("test", data)
     options = {**preset("best"), "tagset": tagset, "seed": seed, "device": device}
+    if options.get("aux_tagset") == tagset:  # joint tagging: the other tag set is the second one
+        options["aux_tagset"] = "upos" if tagset == "xpos" else "xpos"
     model_options, train_options = split_overrides(options)
     config = TrainConfig(**train_options)
     start = time.perf_counter()
@@ -152,6 +159,8 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
             "history": tagger.history,
             **analyse(tagger, test),
         }
+        if tagger.aux_tagset is not None:  # joint tagging: the second tag set, from the same model
+            payload["aux"] = {"dev_accuracy": tagger.evaluate(dev, aux=True).accuracy, **analyse(tagger, test, aux=True)}
     return tagger, payload
 
 
@@ -172,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m seqtag.experiments.best " + " ".join(sys.argv[1:] if argv is None else argv)
     save_results(args.json, {"command": command, **payload},
                  schedule=f"full EWT, --preset best, seed {args.seed}, {args.device}", device=args.device)
-    print(f"{args.tagset} test accuracy {payload['test']['accuracy']:.4f}; wrote {args.json}")
+    aux = f", {payload['aux']['tagset']} {payload['aux']['test']['accuracy']:.4f}" if "aux" in payload else ""
+    print(f"{args.tagset} test accuracy {payload['test']['accuracy']:.4f}{aux}; wrote {args.json}")
     return 0
 
 
