@@ -6,6 +6,7 @@
     python -m seqtag tag --model upos.pt input.conllu --out tagged.conllu
     echo "I don't think it's too late." | python -m seqtag tag --model upos.pt --tokenize
     python -m seqtag evaluate --model upos.pt my-test.conllu --json
+    python -m seqtag train --aux-tagset xpos --out joint.pt # joint UPOS+XPOS: tag and evaluate use both
 
 Every option is a field of a dataclass (:class:`~seqtag.config.TrainConfig`,
 :class:`~seqtag.models.TaggerConfig`, and the command dataclasses below) turned into an option by
@@ -22,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
-import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from seqtag import __version__
 from seqtag.options import ArgumentParser, add_options, build
@@ -96,6 +95,9 @@ class TagCommand:
     format: Literal["auto", "conllu", "text"] = field(default="auto", metadata=_opt(
         "input format: conllu (the tag column is replaced, every other byte kept), text (one sentence "
         "per line; CoNLL-U out), auto (CoNLL-U if the first line is a comment or a token line)"))
+    aux: bool = field(default=True, metadata=_opt(
+        "a joint model (trained with --aux-tagset) writes both tag columns, UPOS and XPOS; --no-aux "
+        "writes its main tag set's column only"))
     tokenize: bool = field(default=False, metadata=_opt(
         "text input: split each line into EWT tokens (seqtag.tokenize: don't -> do n't, late. -> late .) "
         "instead of at spaces; each sentence's '# text =' keeps the line as typed"))
@@ -117,6 +119,9 @@ class EvaluateCommand:
         metavar="DIR", show_default=False))
     json: bool = field(default=False, metadata=_opt("print a JSON object (accuracy, tokens, oov_accuracy, ...)"))
     per_tag: bool = field(default=False, metadata=_opt("also print precision, recall and F1 per tag"))
+    aux: bool = field(default=True, metadata=_opt(
+        "a joint model (trained with --aux-tagset) is scored on both tag columns, which must then both be "
+        "filled; --no-aux scores its main tag set only"))
     batch_size: int = field(default=256, metadata=_BATCH)
     device: str = field(default="auto", metadata=_DEVICE)
     threads: int = field(default=1, metadata=_THREADS)
@@ -149,13 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tag = sub.add_parser("tag", help="tag CoNLL-U, plain text, or raw text (--tokenize)",
                          description="Tag CoNLL-U (the model's tag column is replaced, every other byte "
-                         "is kept) or text (one sentence per line; the output is CoNLL-U, one block per "
-                         "line with its '# source = FILE:LINE' and '# text =').")
+                         "is kept; both UPOS and XPOS for a joint model) or text (one sentence per line; "
+                         "the output is CoNLL-U, one block per line with its '# source = FILE:LINE' and "
+                         "'# text =').")
     add_options(tag, TagCommand)
     tag.set_defaults(func=cmd_tag)
 
     ev = sub.add_parser("evaluate", help="token accuracy of a model on a CoNLL-U file",
-                        description="Compare the model's tags with the gold column of its tag set.")
+                        description="Compare the model's tags with the gold column of its tag set "
+                        "(both columns for a joint model).")
     add_options(ev, EvaluateCommand)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -169,13 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
 # --- train ------------------------------------------------------------------------------------
 
 
-def _corpus(path: Path | None, split: str, data: Path | None, tagset: str) -> list[Any]:
-    """Sentences of a user's CoNLL-U file (tag column checked), else of the EWT ``split``."""
-    from seqtag.data import load_ewt, read_conllu
+def _corpus(path: Path | None, split: str, data: Path | None, tagset: str, aux_tagset: str | None = None,
+            hint: str = "") -> list[Any]:
+    """Sentences of a user's CoNLL-U file (tag column checked), else of the EWT ``split``; with
+    ``aux_tagset`` (a joint model's second tag set) its column must be filled too (``hint``: what to do)."""
+    from seqtag.data import ewt_path, load_ewt, read_conllu
 
     if path is None or path == EWT:
-        return load_ewt(split, data)  # type: ignore[arg-type]
-    return read_conllu(path, tagset=tagset)  # type: ignore[arg-type]
+        sentences = load_ewt(split, data)  # type: ignore[arg-type]
+        path = ewt_path(split, data)  # type: ignore[arg-type]
+    else:
+        sentences = read_conllu(path, tagset=tagset)  # type: ignore[arg-type]
+    if aux_tagset is not None and any(t == "_" for s in sentences for t in s.tags(aux_tagset)):
+        from seqtag.data import ConlluFormatError
+
+        try:
+            read_conllu(path, tagset=aux_tagset)  # type: ignore[arg-type]
+        except ConlluFormatError as exc:  # the first untagged word, with its own line
+            raise CliError(f"{path}:{exc.line}: {exc.problem.split(';')[0]}; {hint}") from None
+    return sentences
+
+
+def _accuracies(main: float, aux: float | None, tagset: str, aux_tagset: str | None) -> str:
+    """``0.9512`` for one tag set, ``upos 0.9512, xpos 0.9433`` for a joint model."""
+    return f"{main:.4f}" if aux is None else f"{tagset} {main:.4f}, {aux_tagset} {aux:.4f}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -193,6 +217,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides = {**preset(run.preset), **typed}
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
+    tagset = overrides.get("tagset", TrainConfig.tagset)
+    if "aux_tagset" not in typed and overrides.get("aux_tagset") == tagset:
+        # a joint preset (best) with the other --tagset: the preset's main tag set becomes the second one
+        overrides["aux_tagset"] = "upos" if tagset == "xpos" else "xpos"
     model_options, train_options = split_overrides(overrides)
     config = TrainConfig(**train_options)
     if run.train is not None and run.dev is None:
@@ -200,23 +228,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     for path, option in [(run.out, "--out"), (run.results, "--results")]:
         if path is not None:
             _check_writable(path, option)
-    train = _corpus(run.train, "train", run.data, config.tagset)
-    dev = _corpus(run.dev, "dev", run.data, config.tagset)
-    test = _corpus(run.test, "test", run.data, config.tagset) if run.test is not None else None
+    aux, hint = config.aux_tagset, f"--aux-tagset {config.aux_tagset} learns that column: tag every word"
+    train = _corpus(run.train, "train", run.data, config.tagset, aux, hint)
+    dev = _corpus(run.dev, "dev", run.data, config.tagset, aux, hint)
+    test = _corpus(run.test, "test", run.data, config.tagset, aux, hint) if run.test is not None else None
     start = time.perf_counter()
 
     def report(epoch: int, history: dict[str, list[float]]) -> None:
         if not run.quiet:
+            dev_aux = history["dev_aux_accuracy"][-1] if aux else None
             print(f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, dev accuracy "
-                  f"{history['dev_accuracy'][-1]:.4f} ({history['seconds'][-1]:.0f} s)", file=sys.stderr, flush=True)
+                  f"{_accuracies(history['dev_accuracy'][-1], dev_aux, config.tagset, aux)} "
+                  f"({history['seconds'][-1]:.0f} s)", file=sys.stderr, flush=True)
 
     result = fit(train, dev, config, model_options, checkpoint=run.out, progress=not run.quiet, on_epoch=report)
     seconds = time.perf_counter() - start
     # The saved model's own dev accuracy: after vocabulary expansion (--expand-vocab) it differs
     # from the best epoch's number in the history, which was measured before the expansion.
     dev_ev = result.evaluate(dev)
-    epochs_run = len(result.history["dev_accuracy"])
-    print(f"dev accuracy {dev_ev.accuracy:.4f} ({config.tagset}, best epoch {result.best_epoch} of {epochs_run}"
+    dev_aux = result.evaluate(dev, aux=True) if aux else None
+    epochs_run, best = len(result.history["dev_accuracy"]), result.best_epoch
+    print(f"dev accuracy {_accuracies(dev_ev.accuracy, dev_aux.accuracy if dev_aux else None, config.tagset, aux)} "
+          f"({f'{config.tagset}, ' if aux is None else ''}best epoch {best} of {epochs_run}{', by their mean' if aux else ''}"
           f"{', after vocabulary expansion' if config.embeddings and config.expand_vocab else ''}) "
           f"in {seconds:.0f} s; wrote {run.out}")
     numbers: dict[str, Any] = {
@@ -228,8 +261,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "tagset": config.tagset,
         "preset": run.preset,
         "dev_accuracy": dev_ev.accuracy,
-        "dev_accuracy_best_epoch": max(result.history["dev_accuracy"]),
-        "best_epoch": result.best_epoch,
+        "dev_accuracy_best_epoch": result.history["dev_accuracy"][best - 1],
+        "best_epoch": best,
         "epochs_run": epochs_run,
         "train_seconds": seconds,
         "train_sentences": min(config.max_sentences or len(train), len(train)),
@@ -238,10 +271,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train_config": config.to_dict(),
         "history": result.history,
     }
-    if test is not None:
-        ev = result.evaluate(test)
-        numbers["test"] = ev.summary()
-        print(f"test accuracy {ev.accuracy:.4f} on {ev.tokens} tokens "
+    if dev_aux is not None:  # joint tagging: the second tag set's numbers, from the same model
+        numbers["aux"] = {"tagset": aux, "dev_accuracy": dev_aux.accuracy,
+                          "dev_accuracy_best_epoch": result.history["dev_aux_accuracy"][best - 1]}
+    for key, tagset, scored in [("test", config.tagset, False), ("aux", aux, True)]:
+        if test is None or tagset is None:
+            continue
+        ev = result.evaluate(test, aux=scored)
+        (numbers[key] if scored else numbers)["test"] = ev.summary()
+        print(f"test accuracy {f'{tagset} ' if aux else ''}{ev.accuracy:.4f} on {ev.tokens} tokens "
               f"(OOV {ev.oov_accuracy:.4f} on {ev.oov_tokens}, in-vocabulary {ev.iv_accuracy:.4f})")
     if run.results is not None:
         from seqtag.io import save_results
@@ -252,12 +290,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # --- tag --------------------------------------------------------------------------------------
 
-_TOKEN_LINE = re.compile(rb"^\d+([.-]\d+)?\t")
-
-
 def cmd_tag(args: argparse.Namespace) -> int:
     from seqtag.runtime import cpu_threads
-    from seqtag.tagger import tag_conllu_lines, tag_text_lines
+    from seqtag.tagio import output, tag_stream, written_tagsets
 
     opts: TagCommand = build(TagCommand, args)
     tagger = _load(opts.model, opts.device)
@@ -274,32 +309,15 @@ def cmd_tag(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         stream: BinaryIO = (sys.stdin.buffer if opts.input == "-"
                             else stack.enter_context(open(opts.input, "rb")))  # noqa: SIM115
-        lines, fmt = _sniff(iter(stream), "text" if opts.tokenize and opts.format == "auto" else opts.format)
-        if opts.tokenize and fmt == "conllu":
-            raise CliError("--tokenize splits raw text; CoNLL-U input is already split into words (drop --tokenize)")
-        out = stack.enter_context(_output(opts.out))
+        out = stack.enter_context(output(opts.out))
         with cpu_threads(opts.threads):
-            if fmt == "conllu":
-                sentences, tokens = tag_conllu_lines(tagger, lines, out, str(source), opts.batch_size)
-            else:
-                sentences, tokens = tag_text_lines(tagger, lines, out, str(source), opts.batch_size, opts.tokenize)
+            fmt, sentences, tokens = tag_stream(tagger, stream, out, str(source), opts.format, opts.tokenize,
+                                                opts.batch_size, opts.aux)
     seconds = time.perf_counter() - start
-    print(f"tagged {sentences} sentences, {tokens} tokens ({fmt}{', tokenized' if opts.tokenize else ''}) in "
-          f"{seconds:.2f} s ({tokens / max(seconds, 1e-9):.0f} tokens/s)", file=sys.stderr)
+    print(f"tagged {sentences} sentences, {tokens} tokens ({fmt}{', tokenized' if opts.tokenize else ''}, "
+          f"{' and '.join(written_tagsets(tagger, opts.aux))}) in {seconds:.2f} s "
+          f"({tokens / max(seconds, 1e-9):.0f} tokens/s)", file=sys.stderr)
     return 0
-
-
-def _sniff(lines: Iterator[bytes], fmt: str) -> tuple[Iterator[bytes], str]:
-    """Decide CoNLL-U or text from the first non-blank line, without losing any line."""
-    if fmt != "auto":
-        return lines, fmt
-    seen: list[bytes] = []
-    for line in lines:
-        seen.append(line)
-        if line.strip():
-            fmt = "conllu" if line.lstrip().startswith(b"#") or _TOKEN_LINE.match(line) else "text"
-            break
-    return itertools.chain(seen, lines), ("text" if fmt == "auto" else fmt)
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -310,28 +328,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     opts: EvaluateCommand = build(EvaluateCommand, args)
     tagger = _load(opts.model, opts.device)
-    sentences = _corpus(opts.file, "test", opts.data, tagger.tagset)
+    aux = tagger.aux_tagset if opts.aux else None
+    sentences = _corpus(opts.file, "test", opts.data, tagger.tagset, aux,
+                        "the joint model is scored on that column: tag every word, or score its main tag set only (--no-aux)")
     name = str(opts.file) if opts.file is not None else "EWT test"
-    for s in sentences:
-        for tag, word in zip(s.tags(tagger.tagset), s.words, strict=True):
-            if tag not in tagger.tags or tag == "<pad>":
-                raise CliError(
-                    f"{name}:{s.line}: gold {tagger.tagset.upper()} tag {tag!r} (word {word!r}) is not one of "
-                    f"the model's {len(tagger.tags) - 1} tags; is the file tagged with {tagger.tagset}?"
-                )
+    scored = [(tagger.tagset, False)] + ([(aux, True)] if aux else [])
+    for _, second in scored:  # every gold tag known, in both columns, before any scoring
+        tagger.check_gold(sentences, name, aux=second)
     with cpu_threads(opts.threads):
-        ev = tagger.evaluate(sentences, opts.batch_size)
+        evs = [(tagset, tagger.evaluate(sentences, opts.batch_size, aux=second)) for tagset, second in scored]
     if opts.json:
-        report: dict[str, Any] = {**ev.summary(), "tagset": tagger.tagset, "sentences": len(sentences),
-                                  "file": name, "model": str(opts.model)}
-        if opts.per_tag:
-            report["per_tag"] = ev.per_tag()
+        reports: list[dict[str, Any]] = [{**ev.summary(), "tagset": tagset, **({"per_tag": ev.per_tag()} if opts.per_tag else {})}
+                                         for tagset, ev in evs]
+        report = {**reports[0], "sentences": len(sentences), "file": name, "model": str(opts.model)}
+        if aux:  # the second tag set of a joint model: the same keys, under "aux"
+            report["aux"] = reports[1]
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
-    print(f"{tagger.tagset} accuracy {ev.accuracy:.4f} on {ev.tokens} tokens "
-          f"(OOV {ev.oov_accuracy:.4f} on {ev.oov_tokens} tokens, in-vocabulary {ev.iv_accuracy:.4f})")
-    if opts.per_tag:
-        print(f"{'tag':<8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    for tagset, ev in evs:
+        print(f"{tagset} accuracy {ev.accuracy:.4f} on {ev.tokens} tokens "
+              f"(OOV {ev.oov_accuracy:.4f} on {ev.oov_tokens} tokens, in-vocabulary {ev.iv_accuracy:.4f})")
+    for tagset, ev in evs if opts.per_tag else []:
+        print(f"{tagset + ' tag' if aux else 'tag':<8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
         for tag, s in ev.per_tag().items():
             print(f"{tag:<8} {s['precision']:9.4f} {s['recall']:7.4f} {s['f1']:7.4f} {s['support']:8d}")
     return 0
@@ -366,20 +384,6 @@ def _check_writable(path: Path, option: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise CliError(f"{option} {path}: {parent} is not a folder")
-
-
-@contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[IO[bytes]]:
-    """``path`` written atomically (:func:`seqtag.io.atomic_write`), or stdout when ``None``."""
-    if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    from seqtag.io import atomic_write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
-        yield f
 
 
 def _one_line(exc: BaseException) -> str:

@@ -247,6 +247,20 @@ class TrainedTagger:
         ds = self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
         return evaluate(self.model, self.loader(ds, batch_size), self.aux_tags, self.unknown_ids, aux=True)
 
+    def check_gold(self, sentences: Sequence[Sentence], source: str = "<sentences>", aux: bool = False) -> None:
+        """Raise ``ValueError`` (``source:line: ...``, the sentence's line) at the first gold tag of
+        :attr:`tagset` (``aux``: of :attr:`aux_tagset`) that this tagger does not know: a file tagged
+        with the other tag set, or a tag its training data never had."""
+        tagset, vocab = (self.aux_tagset, self.aux_tags) if aux else (self.tagset, self.tags)
+        if tagset is None or vocab is None:
+            raise ValueError("this tagger learns one tag set: there is no second one to check (aux=True)")
+        for s in sentences:
+            for tag, word in zip(s.tags(tagset), s.words, strict=True):  # type: ignore[arg-type]
+                if tag not in vocab or tag == "<pad>":
+                    raise ValueError(f"{source}:{s.line}: gold {tagset.upper()} tag {tag!r} (word {word!r}) is not "
+                                     f"one of the model's {len(vocab) - 1} {tagset.upper()} tags; is the file "
+                                     f"tagged with {tagset}?")
+
     # --- checkpoints ---
 
     def to_checkpoint(self) -> dict[str, Any]:
