@@ -15,6 +15,7 @@ quick model when it runs without stored results.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -124,11 +125,12 @@ def analyse(
 
 
 def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoint: str | None = None,
-             data: str | None = None) -> tuple[Any, dict[str, Any]]:
+             data: str | None = None, overrides: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train ``--preset best`` on EWT train (epoch chosen on dev), then :func:`analyse` it on test.
 
     Returns ``(tagger, payload)``; the payload adds the options, the dev accuracy, the training
-    time and history to the analysis. ``checkpoint`` also saves the tagger there.
+    time and history to the analysis. ``checkpoint`` also saves the tagger there. ``overrides``
+    change preset options (an ablation row: ``{"ema": 0.0}`` is the preset without weight averaging).
     """
     from seqtag.config import TrainConfig, split_overrides
     from seqtag.data import load_ewt
@@ -138,6 +140,7 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
 
     train, dev, test = load_ewt("train", data), load_ewt("dev", data), load_ewt("test", data)
     options = {**preset("best"), "tagset": tagset, "seed": seed, "device": device}
+    options.update(overrides or {})
     if options.get("aux_tagset") == tagset:  # joint tagging: the other tag set is the second one
         options["aux_tagset"] = "upos" if tagset == "xpos" else "xpos"
     model_options, train_options = split_overrides(options)
@@ -176,11 +179,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="folder with the EWT files (default: $SEQTAG_DATA, else download)")
     ap.add_argument("--json", required=True, help="results file to write (e.g. book/results/best_upos.json)")
     ap.add_argument("--checkpoint", default=None, help="also save the trained tagger here")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                    help="change one preset option, e.g. --set ema=0 --set aux_tagset=null (an ablation row)")
     args = ap.parse_args(argv)
-    _, payload = run_best(args.tagset, args.seed, args.device, args.checkpoint, args.data)
+    overrides = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        try:
+            overrides[name] = json.loads(value)
+        except json.JSONDecodeError:
+            ap.error(f"--set {item}: the value must be JSON (a number, true/false, null or a quoted string)")
+        if not sep or not name:
+            ap.error(f"--set {item}: write NAME=VALUE")
+    _, payload = run_best(args.tagset, args.seed, args.device, args.checkpoint, args.data, overrides)
     command = "python -m seqtag.experiments.best " + " ".join(sys.argv[1:] if argv is None else argv)
     save_results(args.json, {"command": command, **payload},
-                 schedule=f"full EWT, --preset best, seed {args.seed}, {args.device}", device=args.device)
+                 schedule=f"full EWT, --preset best{''.join(' --set ' + x for x in args.set)}, seed {args.seed}, {args.device}", device=args.device)
     aux = f", {payload['aux']['tagset']} {payload['aux']['test']['accuracy']:.4f}" if "aux" in payload else ""
     print(f"{args.tagset} test accuracy {payload['test']['accuracy']:.4f}{aux}; wrote {args.json}")
     return 0
