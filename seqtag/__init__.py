@@ -2,10 +2,11 @@
 
 One job per module; data flows one way, and a module imports only modules to its left:
 :mod:`~seqtag.data` (corpora) -> :mod:`~seqtag.vocab` (ids, unknown-word classes) ->
-:mod:`~seqtag.batching` -> :mod:`~seqtag.models` (with :mod:`~seqtag.crf`,
+:mod:`~seqtag.batching` -> :mod:`~seqtag.models` (with :mod:`~seqtag.rnn`, :mod:`~seqtag.crf`,
 :mod:`~seqtag.transformer`, :mod:`~seqtag.embeddings`) -> :mod:`~seqtag.losses` ->
 :mod:`~seqtag.metrics` -> :mod:`~seqtag.config` -> :mod:`~seqtag.tagger` (a trained tagger: save,
-load, tag) -> :mod:`~seqtag.train` (the loop only) -> :mod:`~seqtag.cli`.
+load, tag) -> :mod:`~seqtag.tagio` (the ``tag`` command's files: CoNLL-U and text in, tags
+out) -> :mod:`~seqtag.train` (the loop only) -> :mod:`~seqtag.cli`.
 :mod:`~seqtag.runtime` (device, seeds, threads, machine record) and :mod:`~seqtag.io` (atomic
 writes, results files) are leaves that any module may import.
 

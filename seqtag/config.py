@@ -62,7 +62,7 @@ class TrainConfig:
         metadata=_help(
             "joint tagging: also learn this second tag set ('upos' or 'xpos', not tagset) with a second output "
             "layer over the same encoder, the two losses summed; the epoch is then chosen by the mean of both "
-            "dev accuracies (None: one tag set)"
+            "dev accuracies (none: one tag set; `--aux-tagset none` turns a preset's off)"
         ),
     )
     unk_signatures: bool = field(

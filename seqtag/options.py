@@ -176,7 +176,8 @@ def _option_kwargs(cls: type, f: dataclasses.Field[Any], kind: Any) -> dict[str,
         return {"action": argparse.BooleanOptionalAction}
     if origin is typing.Literal:
         values = typing.get_args(base)
-        kwargs["choices"], convert = values, _literal_converter(values)
+        # An optional Literal also takes "none"/"null" (its converter gives None, which must be a choice).
+        kwargs["choices"], convert = ((*values, None) if optional else values), _literal_converter(values)
     elif base in (int, float, str, Path):
         convert = base
     else:

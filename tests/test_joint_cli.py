@@ -157,10 +157,24 @@ def test_a_joint_preset_with_the_other_tagset_learns_the_preset_s_main_one_secon
     assert (tagger.tagset, tagger.aux_tagset) == ("xpos", "upos")
 
 
+def test_aux_tagset_none_turns_a_joint_preset_s_second_tag_set_off(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seqtag import presets
+
+    monkeypatch.setitem(presets.PRESETS, "joint", {"aux_tagset": "xpos"})  # as --preset best
+    out, results = tmp_path / "x.pt", tmp_path / "x.json"
+    argv = ["train", "--data", str(corpus), "--out", str(out), "--preset", "joint", "--aux-tagset", "none",
+            "--results", str(results), *TINY[:2], "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "aux" not in json.loads(results.read_text())
+    assert seqtag.load(out).aux_tagset is None
+
+
 def test_the_joint_options_say_what_they_do() -> None:
     commands = subparsers()
     train = " ".join(commands["train"].format_help().split())
-    assert "--aux-tagset {upos,xpos} joint tagging: also learn this second tag set" in train
+    assert "--aux-tagset {upos,xpos,None} joint tagging: also learn this second tag set" in train
     for name in ("tag", "evaluate"):
         text = " ".join(commands[name].format_help().split())
         assert "--aux, --no-aux a joint model (trained with --aux-tagset)" in text, text

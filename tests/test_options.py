@@ -34,6 +34,7 @@ class Example:
     limit: int | None = field(default=None, metadata={"help": "use at most this many sentences"})
     rnn: Literal["lstm", "gru"] = field(default="lstm", metadata={"help": "recurrent cell"})
     sizes: list[int] = field(default_factory=lambda: [8, 16], metadata={"help": "batch sizes"})
+    second: Literal["upos", "xpos"] | None = field(default=None, metadata={"help": "second tag set"})
     out: Path = field(default=Path("model.pt"), metadata={"help": "where to write", "metavar": "FILE"})
     workers: int = field(default=1, metadata={"help": "worker count", "type": positive})
     vocab_size: int = field(default=0, metadata={"cli": False})  # from the data: no option
@@ -59,6 +60,17 @@ def test_types_bools_optionals_literals_lists_and_paths() -> None:
     config = build(Example, args)
     assert config == Example(epochs=3, lr=0.5, shuffle=False, limit=None, rnn="gru", sizes=[1, 2, 3], out=Path("x.pt"))
     assert build(Example, p.parse_args(["--limit", "7"])).limit == 7
+
+
+def test_an_optional_literal_takes_none(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--aux-tagset none` turns a preset's second tag set off: "none"/"null" give None, a choice."""
+    p = parser_for(Example)
+    assert build(Example, p.parse_args(["--second", "xpos"])).second == "xpos"
+    for text in ("none", "None", "null"):
+        assert build(Example, p.parse_args(["--second", text])).second is None
+    with pytest.raises(SystemExit):
+        p.parse_args(["--second", "ner"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_only_typed_options_are_in_the_namespace() -> None:
