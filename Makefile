@@ -81,14 +81,16 @@ colab-check-fast: venv
 	$(BIN)/python tools/colab_check.py $(addprefix --only ,$(COLAB_FAST))
 
 ## make gpu-check: run every chapter with -p device cuda into GPU_OUT (a temporary folder by default),
-## with the GPU record (machine.json) and the chapter log; fails when any chapter fails on the GPU.
+## with the GPU record (machine.json) and the chapter log; book/results/gpu_check.json (GPU_RECORD) gets
+## per chapter ok or the error, and seconds; fails when any chapter fails on the GPU.
 gpu-check: venv
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 		'gpu-check: no CUDA device here (torch.cuda.is_available() is False)')"
 	@out="$${GPU_OUT:-$$(mktemp -d)}"; mkdir -p "$$out"; echo "gpu-check: writing to $$out"; \
 	$(BIN)/python -c "import sys; from seqtag.io import write_json; from seqtag.runtime import machine; \
 		write_json(sys.argv[1], machine('cuda'))" "$$out/machine.json" && \
-	$(BIN)/python tools/run_chapters.py --keep-going --out "$$out" -p device cuda 2>&1 | tee "$$out/chapters.log"; \
+	$(BIN)/python tools/run_chapters.py --keep-going --out "$$out" -p device cuda \
+		--record "$${GPU_RECORD:-book/results/gpu_check.json}" 2>&1 | tee "$$out/chapters.log"; \
 	exit "$${PIPESTATUS[0]}"
 
 ## make data: the EWT files, read from SEQTAG_DATA or downloaded once by the loader (sha256-checked).

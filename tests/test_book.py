@@ -204,3 +204,27 @@ def test_a_chapter_run_stores_its_figure_cleanly_even_under_agg(tmp_path, monkey
     assert "papermill" not in out.read_text() and '"execution"' not in out.read_text()
     err = capfd.readouterr().err
     assert "running over TCP" not in err, err
+
+
+def test_run_chapters_records_each_chapter_ok_or_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make gpu-check`'s record: every chapter, ok or the failing cell's error, seconds, the machine."""
+    import nbformat
+
+    good, bad = tmp_path / "01_good.ipynb", tmp_path / "02_bad.ipynb"
+    for path, code in ((good, "device = 'cpu'\nx = 1 + 1"), (bad, "device = 'cpu'\nraise ValueError('no CUDA here')")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nb.cells[0].metadata["tags"] = ["parameters"]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, path)
+    monkeypatch.setattr(run_chapters, "chapters", lambda: [good, bad])
+    monkeypatch.setattr(run_chapters, "ROOT", tmp_path)
+    record = tmp_path / "gpu_check.json"
+    monkeypatch.setattr(sys, "argv", ["run_chapters.py", "--keep-going", "--out", str(tmp_path / "out"),
+                                      "-p", "device", "cpu", "--record", str(record)])
+    assert run_chapters.main() == 1  # one chapter failed
+    data = json.loads(record.read_text())
+    rows = {r["chapter"]: r for r in data["chapters"]}
+    assert rows["01_good.ipynb"]["ok"] and rows["01_good.ipynb"]["error"] is None
+    assert not rows["02_bad.ipynb"]["ok"] and "ValueError: no CUDA here" in rows["02_bad.ipynb"]["error"]
+    assert not data["ok"] and data["parameters"] == {"device": "cpu"} and data["machine"]["torch"]
+    assert all(r["seconds"] >= 0 for r in data["chapters"])

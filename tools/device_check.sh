@@ -13,5 +13,5 @@ python3 -m ipykernel install --prefix /tmp/kern --name python3 >/dev/null && exp
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
 mkdir -p "$OUT/nb"
-python3 tools/run_chapters.py --keep-going --out "$OUT/nb" -p device cuda "$@" 2>&1 | tee "$OUT/chapters.log"
+python3 tools/run_chapters.py --keep-going --out "$OUT/nb" -p device cuda --record "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/chapters.log"
 (cd "$OUT/nb" && tar czf ../notebooks.tgz ./*.ipynb && rm -rf "$OUT/nb")

@@ -4,6 +4,10 @@
     python tools/run_chapters.py --only 03           # chapters whose file name contains '03'
     python tools/run_chapters.py --out /tmp/gpu -p device cuda   # elsewhere, with parameters
     python tools/run_chapters.py --strip-only        # only drop volatile metadata from stored chapters
+    python tools/run_chapters.py --out /tmp/gpu -p device cuda --keep-going --record book/results/gpu_check.json
+
+``--record`` writes one results file (with the machine record of the ``device`` parameter: GPU
+name, CUDA, torch): per chapter ``ok``, the error when it failed, and its seconds.
 
 Kernels draw with the inline backend (figures are stored as image/png) whatever MPLBACKEND the
 caller has; a chapter whose drawing cell stored no picture fails. Written notebooks keep their
@@ -163,6 +167,18 @@ def execute(nb: Path, target: Path, params: dict, cwd: Path, kernel: str = "pyth
         raise RuntimeError(f"{target.name}: cells {missing} draw but stored no picture (matplotlib backend?)")
 
 
+def record_run(path: Path, rows: list[dict], params: dict, total: float) -> None:
+    """Write `rows` (one per chapter: name, ok, error, seconds) as a results file at `path`."""
+    sys.path.insert(0, str(ROOT))
+    from seqtag.io import save_results
+
+    device = params.get("device", "cpu")
+    save_results(path, {
+        "command": "python tools/run_chapters.py " + " ".join(sys.argv[1:]),
+        "parameters": params, "chapters": rows, "ok": all(r["ok"] for r in rows), "seconds": total,
+    }, schedule=f"every chapter through papermill, parameters {params or 'none'}", device=device)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="write executed notebooks here instead of in place")
@@ -170,6 +186,7 @@ def main() -> int:
     ap.add_argument("--keep-going", action="store_true", help="run the other chapters after a failure")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     ap.add_argument("--strip-only", action="store_true", help="only strip volatile metadata, run nothing")
+    ap.add_argument("--record", type=Path, help="also write a results file: per chapter ok/error/seconds, the machine")
     args = ap.parse_args()
     params = {k: parse_value(v) for k, v in args.p}
     todo = [c for c in chapters() if not args.only or any(s in c.name for s in args.only)]
@@ -183,7 +200,8 @@ def main() -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     total = time.perf_counter()
-    failed = []
+    failed: list[str] = []
+    rows: list[dict] = []
     for nb in todo:
         target = (args.out / nb.name) if args.out else nb
         start = time.perf_counter()
@@ -195,10 +213,16 @@ def main() -> int:
             where = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else str(exc)
             print(f"  {where}", file=sys.stderr, flush=True)
             failed.append(nb.name)
+            rows.append({"chapter": nb.name, "ok": False, "error": where, "seconds": time.perf_counter() - start})
             if not args.keep_going:
-                return 1
+                break
             continue
+        rows.append({"chapter": nb.name, "ok": True, "error": None, "seconds": time.perf_counter() - start})
         print(f"{time.perf_counter() - start:.0f} s", flush=True)
+    if args.record:
+        record_run(args.record, rows, params, time.perf_counter() - total)
+    if failed and not args.keep_going:
+        return 1
     print(f"{len(todo)} chapter(s) in {time.perf_counter() - total:.0f} s; failed: {failed or 'none'}")
     return 1 if failed else 0
 
