@@ -15,6 +15,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,11 @@ from torch import nn
 
 from seqtag import bench, plots
 from seqtag.batching import BucketBatchSampler, padding_fraction, random_batches
+from seqtag.bench import load as load_module
 from seqtag.bench.command import BenchOptions
-from seqtag.bench.timing import measure_rounds, relative_spread
+from seqtag.bench.timing import measure_rounds, optimizers, relative_spread
 from seqtag.config import TrainConfig
+from seqtag.losses import masked_cross_entropy
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.vocab import PAD_ID
 
@@ -125,38 +128,104 @@ def test_stratified_sample_spans_lengths_and_keeps_the_padding(corpus: bench.Ben
     assert sorted(map(tuple, bench.stratified_batches(epoch, lengths, 99))) == sorted(map(tuple, epoch))
 
 
-# ---------------------------------------------------------------- the flipped BiLSTM
+# ---------------------------------------------------------------- the strategies' models
 
 
-def test_reverse_padded_reverses_within_length_and_is_an_involution() -> None:
-    x = torch.arange(1, 9).view(2, 4)  # (B=2, T=4)
-    lengths = torch.tensor([4, 2])
-    flipped = bench.reverse_padded(x, lengths)
-    assert flipped.tolist() == [[4, 3, 2, 1], [6, 5, 7, 8]]
-    assert torch.equal(bench.reverse_padded(flipped, lengths), x)
-    assert bench.reverse_padded(x.unsqueeze(-1).expand(2, 4, 3), lengths)[..., 2].tolist() == flipped.tolist()
-
-
-def test_flipped_tagger_equals_the_packed_tagger_and_padded_does_not() -> None:
+def test_the_benchmarks_flipped_model_is_the_packed_one_run_exactly_and_padded_is_not() -> None:
+    config = TaggerConfig(30, 6, embedding_dim=8, hidden_size=5)
+    models = {s: bench.strategy_model(s, config, seed=3).eval()
+              for s in ("bucketed_packed", "bucketed_flipped", "bucketed_padded", "per_sentence")}
+    flipped = models["bucketed_flipped"]
+    assert type(flipped) is Tagger and flipped.config.flipped and not models["bucketed_packed"].config.flipped
+    assert not models["bucketed_padded"].config.packed and models["per_sentence"].config.packed
+    reference = models["bucketed_packed"].state_dict()
+    for model in models.values():  # one model, run three ways: the same weights everywhere
+        assert all(torch.equal(t, reference[k]) for k, t in model.state_dict().items())
     torch.manual_seed(0)
     lengths = torch.tensor([7, 3, 5, 1])
-    words = torch.randint(2, 30, (4, 7))
     mask = torch.arange(7)[None, :] < lengths[:, None]
-    words = words.masked_fill(~mask, PAD_ID)
-    packed = Tagger(TaggerConfig(30, 6, embedding_dim=8, hidden_size=5)).eval()
-    padded = Tagger(TaggerConfig.from_dict({**packed.config.to_dict(), "packed": False})).eval()
-    padded.load_state_dict(packed.state_dict())
-    flipped = bench.FlippedTagger.from_tagger(packed).eval()
+    words = torch.randint(2, 30, (4, 7)).masked_fill(~mask, PAD_ID)
     with torch.no_grad():
-        want = packed(words, lengths)[mask]
+        want = models["bucketed_packed"](words, lengths)[mask]
         assert torch.allclose(flipped(words, lengths)[mask], want, atol=1e-5)
-        assert not torch.allclose(padded(words, lengths)[mask], want, atol=1e-3)
+        assert not torch.allclose(models["bucketed_padded"](words, lengths)[mask], want, atol=1e-3)
+
+
+def test_the_flipped_model_trains_to_the_packed_models_weights() -> None:
+    # Exact means exact in training too: one Adam step from the same weights on the same batch.
+    config = TaggerConfig(30, 6, embedding_dim=8, hidden_size=5)
+    lengths = torch.tensor([6, 2, 4])
+    mask = torch.arange(6)[None, :] < lengths[:, None]
+    gen = torch.Generator().manual_seed(1)
+    words = torch.randint(2, 30, (3, 6), generator=gen).masked_fill(~mask, PAD_ID)
+    tags = torch.randint(1, 6, (3, 6), generator=gen).masked_fill(~mask, PAD_ID)
+    after = []
+    for strategy in ("bucketed_packed", "bucketed_flipped"):
+        model = bench.strategy_model(strategy, config, seed=0)
+        (opt,) = optimizers(model)
+        masked_cross_entropy(model(words, lengths), tags, mask).backward()
+        opt.step()
+        after.append(model.state_dict())
+    assert all(torch.allclose(after[0][k], after[1][k], atol=1e-5) for k in after[0])
 
 
 @pytest.mark.bad_input
-def test_flipped_tagger_rejects_what_it_cannot_do() -> None:
-    with pytest.raises(ValueError, match="one-layer bidirectional"):
-        bench.FlippedTagger(TaggerConfig(30, 6, num_layers=2))
+def test_strategy_model_names_an_unknown_strategy() -> None:
+    with pytest.raises(ValueError, match="unknown strategy 'flipped'"):
+        bench.strategy_model("flipped", TaggerConfig(30, 6))
+
+
+def test_sparse_embedding_updates_only_the_rows_a_batch_uses() -> None:
+    model = bench.strategy_model("bucketed_flipped", TaggerConfig(30, 6, embedding_dim=4, hidden_size=3))
+    dense = optimizers(model)
+    assert len(dense) == 1 and not model.embedding.sparse
+    opts = optimizers(model, sparse_embedding=True)
+    assert model.embedding.sparse and [type(o).__name__ for o in opts] == ["SparseAdam", "Adam"]
+    assert sum(len(g["params"]) for o in opts for g in o.param_groups) == len(list(model.parameters()))
+    before = model.embedding.weight.detach().clone()
+    words, lengths = torch.tensor([[3, 5, 7], [5, 9, PAD_ID]]), torch.tensor([3, 2])
+    model(words, lengths).sum().backward()
+    assert model.embedding.weight.grad is not None and model.embedding.weight.grad.is_sparse
+    for opt in opts:
+        opt.step()
+    changed = (model.embedding.weight.detach() != before).any(1).nonzero().flatten().tolist()
+    assert changed == [3, 5, 7, 9]  # the used rows only (<pad> has no gradient)
+
+
+@pytest.mark.bad_input
+def test_sparse_embedding_needs_an_embedding() -> None:
+    with pytest.raises(ValueError, match=r"\.embedding is an nn.Embedding"):
+        optimizers(nn.Linear(2, 2), sparse_embedding=True)
+
+
+# ---------------------------------------------------------------- busy processes
+
+
+def test_busy_processes_run_for_the_block_and_are_gone_after() -> None:
+    with bench.busy_processes(2) as record:
+        assert record["processes"] == 2 and len(record["pids"]) == 2
+        assert all(Path(f"/proc/{pid}").exists() for pid in record["pids"]) or sys.platform != "linux"
+        deadline = time.monotonic() + 10  # wait until both have run (not a timing assert)
+        while time.monotonic() < deadline and not all(
+                (c or 0) > 0 for c in (load_module._cpu_seconds(p) for p in record["pids"])):
+            time.sleep(0.05)
+    assert record["wall_seconds"] > 0 and len(record["cpu_seconds"]) == 2
+    if sys.platform == "linux":
+        assert all(c is not None and c > 0 for c in record["cpu_seconds"])
+        assert all(f > 0 for f in record["busy_fraction"])
+        # terminated and reaped: no process (or only a new, unrelated one) under those ids
+        assert not any(Path(f"/proc/{pid}/cmdline").exists()
+                       and load_module.SPIN in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+                       for pid in record["pids"])
+    with bench.busy_processes(0) as none:
+        pass
+    assert none["processes"] == 0 and none["cpu_seconds"] == []
+
+
+@pytest.mark.bad_input
+def test_busy_processes_reject_a_negative_count() -> None:
+    with pytest.raises(ValueError, match="busy must be an int >= 0"), bench.busy_processes(-1):
+        pass
 
 
 # ---------------------------------------------------------------- ratios and targets
@@ -236,21 +305,73 @@ def test_tagging_speed_counts_every_word(corpus: bench.BenchCorpus, monkeypatch:
 
 
 def test_targets_are_met_missed_or_not_measured() -> None:
-    fake = {"ratios": {"bucketed_packed_vs_per_sentence": 12.5, "bucketed_packed_vs_random_padded": 1.1,
+    fake = {"ratios": {"bucketed_packed_vs_per_sentence": 5.0, "bucketed_packed_vs_random_padded": 2.0,
                        "bucketed_packed_vs_random_packed": None},
+            "best_exact": {"strategy": "bucketed_flipped", "vs_per_sentence": 12.5, "vs_random_padded": 1.1},
             "pad_fraction": {"random": 0.6, "bucketed": 0.05}, "roofline_fraction": None}
     met = {t["name"]: t["met"] for t in bench.check_targets(fake)}
-    assert met == {"bucketed_packed_vs_per_sentence": True, "bucketed_packed_vs_random_padded": False,
+    assert met == {"best_exact_vs_per_sentence": True, "best_exact_vs_random_padded": False,
                    "bucketed_pad_fraction": True, "roofline_fraction": None}
+    assert {t["name"]: t["met"] for t in bench.check_targets({**fake, "best_exact": None})}[
+        "best_exact_vs_per_sentence"] is None
+
+
+def test_best_exact_is_the_fastest_correct_batched_strategy() -> None:
+    rows = [{**_row("per_sentence", 1, 100.0), "tokens": 100, "train_seconds": [1.0, 1.0]},
+            {**_row("random_padded", 32, 500.0), "tokens": 500, "train_seconds": [1.0, 2.0]},
+            {**_row("bucketed_padded", 32, 3000.0), "tokens": 3000, "train_seconds": [1.0, 1.0]},  # wrong: never best
+            {**_row("bucketed_packed", 32, 900.0), "tokens": 900, "train_seconds": [1.0, 1.0]},
+            {**_row("bucketed_flipped", 32, 1500.0), "tokens": 1500, "train_seconds": [1.0, 1.5]},
+            _row("bucketed_flipped", 8, 9000.0)]
+    best = bench.best_exact(rows, 32)
+    assert best is not None and best["strategy"] == "bucketed_flipped" and best["batch_size"] == 32
+    assert best["vs_per_sentence"] == 15.0 and best["vs_random_padded"] == 3.0
+    # per round: 1500/100 then 1000/100; 1500/500 then 1000/250
+    assert best["spread"] == {"vs_per_sentence": {"min": 10.0, "max": 15.0, "rounds": 2},
+                              "vs_random_padded": {"min": 3.0, "max": 4.0, "rounds": 2}}
+    assert bench.best_exact(rows[:3], 32) is None  # no exact batched strategy timed
+
+
+def _run_of(ratios: dict, best: dict | None = None, **config: object) -> dict:
+    base = {"embedding_dim": 100, "hidden_size": 128, "bidirectional": True, "batch_sizes": [32],
+            "optimizer": "Adam"}
+    return {"config": {**base, **config}, "corpus": "c", "threads": 1, "ratio_batch_size": 32,
+            "ratios": ratios, "other_ratios": {"best": {"ratio": 2.0, "batch_size": 32}, "gone": None},
+            "best_exact": best}
+
+
+def test_compare_runs_holds_within_the_tolerance_and_names_what_differs() -> None:
+    quiet = _run_of({"a": 10.0, "b": 2.0}, {"vs_per_sentence": 12.0, "vs_random_padded": 2.0})
+    busy = _run_of({"a": 8.0, "b": 2.2}, {"vs_per_sentence": 9.0, "vs_random_padded": 2.0})
+    out = bench.compare_runs(quiet, busy)
+    assert set(out["ratios"]) == {"a", "b", "best_exact_vs_per_sentence", "best_exact_vs_random_padded"}
+    assert out["ratios"]["a"] == {"quiet": 10.0, "loaded": 8.0, "change": pytest.approx(-0.2)}
+    assert out["ratios"]["best_exact_vs_per_sentence"]["change"] == pytest.approx(-0.25)
+    assert out["held"] is True and out["tolerance"] == bench.LOAD_TOLERANCE
+    assert bench.compare_runs(quiet, busy, tolerance=0.2)["held"] is False  # -25 % is outside 20 %
+    collapsed = _run_of({"a": 0.6, "b": 2.0})
+    assert bench.compare_runs(quiet, collapsed)["held"] is False
+
+
+@pytest.mark.bad_input
+def test_compare_runs_refuses_runs_of_different_benchmarks() -> None:
+    with pytest.raises(ValueError, match="differ in hidden_size, optimizer"):
+        bench.compare_runs(_run_of({"a": 1.0}), _run_of({"a": 1.0}, hidden_size=64, optimizer="SparseAdam"))
+    with pytest.raises(ValueError, match="no speed ratio in common"):
+        bench.compare_runs(_run_of({"a": 1.0}), _run_of({"b": 1.0}))
 
 
 # ---------------------------------------------------------------- the whole run
 
 
 def test_report_has_the_promised_schema(report: dict) -> None:
-    for key in ("device", "torch", "threads", "results", "ratios", "pad_fraction",
+    for key in ("device", "torch", "threads", "results", "ratios", "pad_fraction", "best_exact", "busy",
                 "gemm_flops_per_s", "roofline_fraction", "targets", "machine", "config"):
         assert key in report
+    assert report["busy"]["processes"] == report["config"]["busy"] == 0
+    assert report["config"]["sparse_embedding"] is False and report["config"]["optimizer"] == "Adam(lr=1e-3, fused)"
+    assert report["best_exact"]["strategy"] in bench.EXACT
+    assert report["best_exact"] == bench.best_exact(report["results"], report["ratio_batch_size"])
     assert report["device"] == "cpu" and report["threads"] == 1
     assert report["torch"] == torch.__version__
     assert set(report["ratios"]) == set(bench.RATIO_KEYS)
@@ -266,6 +387,8 @@ def test_report_has_the_promised_schema(report: dict) -> None:
             assert key in r
         assert r["train_tokens_per_s"] > 0 and r["infer_tokens_per_s"] > 0
         assert r["correct"] == (r["strategy"] not in ("random_padded", "bucketed_padded"))
+        assert r["flipped"] == (r["strategy"] == "bucketed_flipped")
+        assert r["packed"] == (r["strategy"] in ("per_sentence", "random_packed", "bucketed_packed"))
         assert len(r["train_seconds"]) == 1
     json.loads(json.dumps(report))  # JSON-able as it is
 
@@ -367,13 +490,17 @@ def test_main_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     args = parser.parse_args(["--synthetic", "80", "--device", "cpu", "--batch-sizes", "8", "--max-sentences",
                               "16", "--per-sentence-max", "4", "--repeats", "1", "--embedding-dim", "8",
                               "--hidden-size", "8", "--threads", "1", "--no-bidirectional", "--tagging-threads", "1",
-                              "--tagging-time", "0.02", "--note", "a test", "--json", str(out)])
+                              "--tagging-time", "0.02", "--note", "a test", "--busy", "1", "--sparse-embedding",
+                              "--json", str(out)])
     assert args.bidirectional is False
     assert bench.main(args) == 0
     data = json.loads(out.read_text())
     assert data["config"]["bidirectional"] is False and data["config"]["batch_sizes"] == [8]
     assert data["schedule"] == data["machine"]["schedule"] == "full" and data["note"] == "a test"
-    assert "targets" in capsys.readouterr().out
+    assert data["config"]["busy"] == data["busy"]["processes"] == 1 and len(data["busy"]["cpu_seconds"]) == 1
+    assert data["config"]["sparse_embedding"] is True and data["config"]["optimizer"].startswith("SparseAdam")
+    printed = capsys.readouterr().out
+    assert "targets" in printed and "1 busy process(es)" in printed and "SparseAdam" in printed
     assert [p.name for p in out.parent.iterdir()] == ["bench.json"]  # written atomically, nothing left over
 
 
@@ -442,11 +569,3 @@ def test_busy_machine_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bench.busy_warning(cpu, 1, [3.0]) is None  # one thread does not spin-wait
     assert bench.busy_warning(cpu, 2, [0.0]) is None  # an idle machine
     assert bench.busy_warning(torch.device("cuda"), 2, [3.0]) is None
-
-
-def test_a_flipped_model_trains() -> None:
-    torch.manual_seed(0)
-    model = bench.FlippedTagger(TaggerConfig(20, 4, embedding_dim=6, hidden_size=4))
-    words, lengths = torch.randint(1, 20, (3, 5)), torch.tensor([5, 2, 4])
-    model(words, lengths).sum().backward()
-    assert all(p.grad is not None for p in model.parameters() if isinstance(p, nn.Parameter))

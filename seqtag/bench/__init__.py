@@ -13,17 +13,19 @@ strategy              batches, RNN input                                       B
 ``random_packed``     shuffled batches, a ``PackedSequence``                   yes
 ``bucketed_padded``   :class:`~seqtag.batching.BucketBatchSampler`, padded      **no**
 ``bucketed_packed``   bucketed batches, packed                                 yes
-``bucketed_flipped``  bucketed, padded, :class:`FlippedTagger` (extra)         yes
+``bucketed_flipped``  bucketed, padded, ``Tagger(flipped=True)`` (extra)       yes
 ====================  =======================================================  =============
 
 A padded batch is *wrong* for a bidirectional RNN: the right-to-left direction reads the padding
 before the sentence's last word. It is measured anyway: it is what fast-but-wrong code does, and
-its speed is the bar packing has to meet. :class:`FlippedTagger` is exact on padded batches.
+its speed is the bar packing has to meet. ``TaggerConfig(flipped=True)`` (:func:`seqtag.rnn.run_flipped`:
+the right-to-left direction reads each sentence reversed within its length) is exact on padded
+batches: the book's recommended fast path on a CPU (``python -m seqtag train --flipped``).
 
 One job per module (data flows down the list):
 
 * :mod:`~seqtag.bench.corpus` -- the sentences as ids (EWT or synthetic);
-* :mod:`~seqtag.bench.flipped` -- the exact flipped BiLSTM;
+* :mod:`~seqtag.bench.load` -- other processes kept busy on purpose (``--busy N``);
 * :mod:`~seqtag.bench.samples` -- whole epochs cut into batches, the timed sample of each, collation;
 * :mod:`~seqtag.bench.flops` -- FLOPs per token and the machine's GEMM speed (the roofline);
 * :mod:`~seqtag.bench.timing` -- runners timed in interleaved rounds with
@@ -47,17 +49,24 @@ How it measures (every ratio comes from one run):
 * Tagging speed: words/s of forward + decode over length-sorted batches of EWT test, on the CPU
   with 1 and 2 threads.
 * Every report records the machine (CPU, cores, GPU, torch), its load before and after, the
-  process's nice level and the schedule (quick or full).
+  process's nice level, the schedule (quick or full), the optimizer setup (``--sparse-embedding``)
+  and the busy processes it started (``--busy N``, with the CPU share each really took).
+* All strategies run at the same thread setting; ``--threads 1`` keeps a busy core from stalling
+  every parallel region (a waiting thread spins while its partner is descheduled).
 """
 
 from seqtag.bench.command import add_arguments, main
 from seqtag.bench.corpus import BenchCorpus, ewt_corpus, synthetic_corpus
-from seqtag.bench.flipped import FlippedTagger, reverse_padded
 from seqtag.bench.flops import flops_per_token, measure_gemm_flops, measure_peak_gemm
+from seqtag.bench.load import busy_processes
 from seqtag.bench.report import (
+    EXACT,
+    LOAD_TOLERANCE,
     RATIO_KEYS,
     TARGETS,
+    best_exact,
     check_targets,
+    compare_runs,
     compute_ratios,
     explain,
     format_report,
@@ -75,19 +84,21 @@ from seqtag.bench.run import (
     STRATEGIES,
     busy_warning,
     run_benchmark,
+    strategy_model,
 )
 from seqtag.bench.samples import prepare_batches, stratified_batches, timed_sample
-from seqtag.bench.timing import profile_train_step, tagging_speed
+from seqtag.bench.timing import optimizers, profile_train_step, tagging_speed
 
 __all__ = [
     "STRATEGIES", "EXTRA_STRATEGIES", "QUICK", "FULL", "BENCH_POOL_FACTOR", "RATIO_KEYS", "TARGETS",
+    "EXACT", "LOAD_TOLERANCE",
     "BenchCorpus", "ewt_corpus", "synthetic_corpus",
-    "FlippedTagger", "reverse_padded",
+    "busy_processes",
     "flops_per_token", "measure_gemm_flops", "measure_peak_gemm",
     "prepare_batches", "stratified_batches", "timed_sample",
-    "profile_train_step", "tagging_speed",
+    "profile_train_step", "tagging_speed", "optimizers",
     "train_speed", "speed_ratio", "ratio_range", "compute_ratios", "other_ratios", "ratio_spreads",
-    "check_targets", "explain", "format_report",
-    "run_benchmark", "busy_warning",
+    "best_exact", "check_targets", "explain", "format_report", "compare_runs",
+    "run_benchmark", "strategy_model", "busy_warning",
     "add_arguments", "main",
 ]

@@ -83,6 +83,12 @@ class BenchOptions:
         metavar="N", show_default=False))
     note: str | None = field(default=None, metadata=_help(
         "free text stored in the JSON, e.g. what else ran on the machine", show_default=False))
+    busy: int = field(default=0, metadata=_help(
+        "keep N other processes spinning (one core each) for the whole measurement, to see what load "
+        "does to the numbers; recorded in the JSON", metavar="N"))
+    sparse_embedding: bool = field(default=False, metadata=_help(
+        "train every strategy with a sparse word-embedding gradient and SparseAdam for it (fused Adam "
+        "for the rest) instead of a dense gradient and Adam over the whole table every step"))
     seed: int = field(default=0, metadata=_help("seed of the samples and of the weights"))
 
 
@@ -115,6 +121,8 @@ def main(args: argparse.Namespace) -> int:
         min_batches=opts.min_batches,
         quick=opts.quick,
         note=opts.note,
+        sparse_embedding=opts.sparse_embedding,
+        busy=opts.busy,
         seed=opts.seed,
     )
     print()

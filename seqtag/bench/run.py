@@ -14,17 +14,23 @@ import torch
 
 from seqtag.batching import BucketBatchSampler, padding_fraction
 from seqtag.bench.corpus import BenchCorpus, ewt_corpus
-from seqtag.bench.flipped import FlippedTagger
 from seqtag.bench.flops import flops_per_token, measure_gemm_flops, measure_peak_gemm
-from seqtag.bench.report import check_targets, compute_ratios, other_ratios, ratio_spreads
+from seqtag.bench.load import busy_processes
+from seqtag.bench.report import (
+    best_exact,
+    check_targets,
+    compute_ratios,
+    other_ratios,
+    ratio_spreads,
+)
 from seqtag.bench.samples import MIN_BATCHES, mean_padded_length, per_sentence_sample, timed_sample
-from seqtag.bench.timing import Runner, measure_rounds, tagging_speed
+from seqtag.bench.timing import Runner, measure_rounds, optimizer_name, tagging_speed
 from seqtag.config import TrainConfig
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import cpu_threads, machine, resolve_device
 
 __all__ = ["STRATEGIES", "EXTRA_STRATEGIES", "PADDED", "QUICK", "FULL", "BENCH_POOL_FACTOR", "run_benchmark",
-           "busy_warning"]
+           "strategy_model", "busy_warning"]
 
 STRATEGIES: tuple[str, ...] = (
     "per_sentence",
@@ -43,6 +49,20 @@ FULL: dict[str, Any] = {"batch_sizes": (8, 32, 128), "max_sentences": 1024, "per
                         "repeats": 5, "max_repeats": 8, "tagging_time": 3.0}
 SPREAD_TARGET = 0.1
 BENCH_POOL_FACTOR = 200  # the timed samples' bucket pool, in batches (training's default is 50)
+
+
+def strategy_model(strategy: str, config: TaggerConfig, seed: int = 0) -> Tagger:
+    """The tagger a strategy trains: ``config`` with the strategy's way of running the RNN.
+
+    Every strategy gets the same weights (``torch.manual_seed(seed)`` before building): one model,
+    run three ways. ``*_padded`` feeds the padded tensor (``packed=False``), ``bucketed_flipped``
+    the exact padded path (``flipped=True``, :func:`seqtag.rnn.run_flipped`), the others pack.
+    """
+    if strategy not in STRATEGIES + EXTRA_STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES + EXTRA_STRATEGIES)}")
+    flipped = strategy == "bucketed_flipped"
+    torch.manual_seed(seed)
+    return Tagger(TaggerConfig.from_dict({**config.to_dict(), "packed": strategy not in PADDED, "flipped": flipped}))
 
 
 def busy_warning(device: torch.device, threads: int, load: list[float] | None) -> str | None:
@@ -77,6 +97,8 @@ def run_benchmark(
     tagging_time: float | None = None,
     quick: bool = False,
     note: str | None = None,
+    sparse_embedding: bool = False,
+    busy: int = 0,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
@@ -87,7 +109,8 @@ def run_benchmark(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         batch_sizes: batch sizes for the batched strategies (``per_sentence`` is always 1).
         strategies: a subset of :data:`STRATEGIES` and :data:`EXTRA_STRATEGIES` (the extra
-            ``bucketed_flipped`` runs :class:`~seqtag.bench.flipped.FlippedTagger`; BiLSTM only).
+            ``bucketed_flipped`` runs :class:`~seqtag.models.Tagger` with ``flipped=True``, the
+            exact padded path of :func:`seqtag.rnn.run_flipped`; bidirectional only).
         max_sentences: sentences in each timed sample; ``per_sentence_max`` caps the
             per-sentence sample (it is the slowest by far; tokens/s does not depend on the count).
         repeats: timed training rounds at least (the median counts); ``max_repeats``: at most,
@@ -100,6 +123,10 @@ def run_benchmark(
             is ``None``, else ``corpus`` itself. ``tagging_threads=()`` skips it.
         quick: the :data:`QUICK` schedule (~3 minutes on a 2-core CPU) instead of :data:`FULL`.
         note: free text stored in the report (what else ran on the machine, for instance).
+        sparse_embedding: every strategy trains with a sparse word-embedding gradient and
+            ``SparseAdam`` for it (:func:`~seqtag.bench.timing.optimizers`); default dense, fused Adam.
+        busy: keep this many other processes spinning for the whole measurement (training and
+            tagging): :func:`~seqtag.bench.load.busy_processes`; recorded in ``report["busy"]``.
         log: called with each progress line; ``None`` for silence.
 
     Returns:
@@ -128,6 +155,8 @@ def run_benchmark(
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if not isinstance(busy, int) or busy < 0:
+        raise ValueError(f"busy must be >= 0 (spinning processes), got {busy!r}")
     dev = resolve_device(device)
     cudnn_flags = (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark,
                    torch.backends.cuda.matmul.allow_tf32)
@@ -143,16 +172,20 @@ def run_benchmark(
             corpus = ewt_corpus("train")
             if tagging_corpus is None and tagging_threads:
                 tagging_corpus = ewt_corpus("test")
-        with cpu_threads(threads):
-            report = _run(corpus, dev, batch_sizes, strategies, bidirectional, embedding_dim, hidden_size,
-                          max_sentences, per_sentence_max, repeats, max_repeats, pool_factor, min_batches,
-                          ratio_batch_size, seed, say)
-        if tagging_threads:
-            say(f"tagging speed on the CPU, {', '.join(map(str, tagging_threads))} thread(s) ...")
-            config = TaggerConfig(corpus.vocab_size, corpus.num_tags, embedding_dim, hidden_size,
-                                  bidirectional=bidirectional)
-            report["tagging"] = tagging_speed(tagging_corpus or corpus, config, tagging_threads,
-                                              min_time=tagging_time, seed=seed)
+        with busy_processes(busy) as busy_record:
+            if busy:
+                say(f"keeping {busy} other process(es) busy for the whole measurement: {busy_record['command']}")
+                time.sleep(1.0)  # let them start spinning before the first timing
+            with cpu_threads(threads):
+                report = _run(corpus, dev, batch_sizes, strategies, bidirectional, embedding_dim, hidden_size,
+                              max_sentences, per_sentence_max, repeats, max_repeats, pool_factor, min_batches,
+                              ratio_batch_size, sparse_embedding, seed, say)
+            if tagging_threads:
+                say(f"tagging speed on the CPU, {', '.join(map(str, tagging_threads))} thread(s) ...")
+                config = TaggerConfig(corpus.vocab_size, corpus.num_tags, embedding_dim, hidden_size,
+                                      bidirectional=bidirectional)
+                report["tagging"] = tagging_speed(tagging_corpus or corpus, config, tagging_threads,
+                                                  min_time=tagging_time, seed=seed)
     finally:
         if dev.type == "cuda":
             (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark,
@@ -160,7 +193,8 @@ def run_benchmark(
     report["machine"]["load_average_end"] = ([round(x, 2) for x in os.getloadavg()]
                                              if hasattr(os, "getloadavg") else None)
     report["config"].update(quick=quick, threads_requested=threads, max_repeats=max_repeats,
-                            spread_target=SPREAD_TARGET, tagging_time=tagging_time)
+                            spread_target=SPREAD_TARGET, tagging_time=tagging_time, busy=busy)
+    report["busy"] = busy_record
     report["schedule"] = report["machine"]["schedule"] = "quick" if quick else "full"
     report["note"] = note
     report["seconds"] = time.perf_counter() - started
@@ -170,8 +204,8 @@ def run_benchmark(
 def _run(
     corpus: BenchCorpus, dev: torch.device, batch_sizes: Sequence[int], strategies: Sequence[str],
     bidirectional: bool, embedding_dim: int, hidden_size: int, max_sentences: int, per_sentence_max: int,
-    repeats: int, max_repeats: int, pool_factor: int, min_batches: int, ratio_batch_size: int, seed: int,
-    say: Callable[[str], None],
+    repeats: int, max_repeats: int, pool_factor: int, min_batches: int, ratio_batch_size: int,
+    sparse_embedding: bool, seed: int, say: Callable[[str], None],
 ) -> dict[str, Any]:
     record = machine(dev)
     record["nice"] = os.nice(0) if hasattr(os, "nice") else None
@@ -187,7 +221,7 @@ def _run(
     say(f"{corpus.name}: {sum(lengths)} tokens, mean length {sum(lengths) / len(lengths):.1f}, "
         f"max {max(lengths)}; tagger E={embedding_dim} H={hidden_size} "
         f"{'bi' if bidirectional else 'uni'}directional LSTM, {corpus.vocab_size} words, "
-        f"{corpus.num_tags} tags, Adam")
+        f"{corpus.num_tags} tags, {optimizer_name(sparse_embedding)}")
     epoch_pad: dict[int, dict[str, float]] = {}
     samples: dict[int, tuple[list[list[int]], list[list[int]]]] = {}
     for bs in batch_sizes:
@@ -209,11 +243,10 @@ def _run(
         return measure
 
     def runner(strategy: str, batches: list[list[int]], bs: int) -> Runner:
-        config = TaggerConfig.from_dict({**base.to_dict(), "packed": strategy not in PADDED})
-        torch.manual_seed(seed)  # every strategy starts from the same weights
-        model = FlippedTagger(config) if strategy == "bucketed_flipped" else Tagger(config)
-        return Runner(strategy, batches, corpus, model, dev, bs, correct=strategy not in PADDED or not bidirectional,
-                      packed=config.packed and strategy != "bucketed_flipped")
+        model = strategy_model(strategy, base, seed)
+        return Runner(strategy, batches, corpus, model, dev, bs,
+                      correct=strategy not in PADDED or not bidirectional,
+                      packed=model.config.packed and not model.config.flipped, sparse_embedding=sparse_embedding)
 
     results: list[dict[str, Any]] = []
     for bs in batch_sizes:
@@ -253,13 +286,15 @@ def _run(
             "embedding_dim": embedding_dim, "hidden_size": hidden_size, "bidirectional": bidirectional,
             "vocab_size": corpus.vocab_size, "num_tags": corpus.num_tags, "batch_sizes": list(batch_sizes),
             "max_sentences": max_sentences, "per_sentence_max": per_sentence_max, "repeats": repeats,
-            "pool_factor": pool_factor, "min_batches": min_batches, "optimizer": "Adam(lr=1e-3, fused)",
+            "pool_factor": pool_factor, "min_batches": min_batches, "optimizer": optimizer_name(sparse_embedding),
+            "sparse_embedding": sparse_embedding,
             "seed": seed, "timer": "torch.utils.benchmark.Timer.blocked_autorange",
         },
         "results": results,
         "ratio_batch_size": ratio_bs,
         "ratios": compute_ratios(results, ratio_bs),
         "other_ratios": other_ratios(results, ratio_bs),
+        "best_exact": best_exact(results, ratio_bs),
         "ratio_spread": ratio_spreads(results, ratio_bs),
         "pad_fraction": dict(epoch_pad[ratio_bs]),
         "pad_fraction_by_batch_size": {str(bs): v for bs, v in epoch_pad.items()},

@@ -27,7 +27,8 @@ from seqtag.bench.samples import Prepared, prepare_batches
 from seqtag.losses import masked_cross_entropy
 from seqtag.models import Tagger, TaggerConfig
 
-__all__ = ["Runner", "measure_rounds", "relative_spread", "profile_train_step", "tagging_speed", "adam"]
+__all__ = ["Runner", "measure_rounds", "relative_spread", "profile_train_step", "tagging_speed", "adam",
+           "optimizers", "optimizer_name"]
 
 
 def adam(model: nn.Module) -> torch.optim.Optimizer:
@@ -41,6 +42,39 @@ def adam(model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     except (RuntimeError, TypeError, ValueError):  # pragma: no cover - old torch or device
         return torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def _fused_adam(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    try:
+        return torch.optim.Adam(params, lr=1e-3, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - old torch or device
+        return torch.optim.Adam(params, lr=1e-3)
+
+
+def optimizers(model: nn.Module, sparse_embedding: bool = False) -> list[torch.optim.Optimizer]:
+    """The optimizers of one benchmark model: :func:`adam` over everything, or, with
+    ``sparse_embedding``, ``torch.optim.SparseAdam`` for the word embedding and fused Adam for the rest.
+
+    With ``sparse_embedding`` the model's ``embedding`` (an ``nn.Embedding``) is switched to
+    ``sparse=True``: its gradient holds only the rows the batch used, and SparseAdam updates only
+    those rows (and their moments), instead of a dense ``(V, E)`` gradient and an Adam step over
+    the whole table every step. It is not the same optimizer: a row's moments decay only on the
+    steps that use it (the "lazy" Adam of SparseAdam's documentation).
+    """
+    if not sparse_embedding:
+        return [adam(model)]
+    embedding = getattr(model, "embedding", None)
+    if not isinstance(embedding, nn.Embedding):
+        raise ValueError("sparse_embedding needs a model whose .embedding is an nn.Embedding")
+    embedding.sparse = True
+    rest = [p for p in model.parameters() if p is not embedding.weight and p.requires_grad]
+    return [torch.optim.SparseAdam([embedding.weight], lr=1e-3), _fused_adam(rest)]
+
+
+def optimizer_name(sparse_embedding: bool) -> str:
+    """How :func:`optimizers` sets up training, in words (stored in the report's config)."""
+    return ("SparseAdam(lr=1e-3) on the sparse word-embedding gradient + Adam(lr=1e-3, fused) on the rest"
+            if sparse_embedding else "Adam(lr=1e-3, fused)")
 
 
 def timed_once(fn: Callable[[], object]) -> float:
@@ -63,17 +97,19 @@ class Runner:
         model: a tagger taking ``(words (B, T), lengths (B,) CPU)`` -> ``(B, T, C)`` logits.
         correct: whether the strategy gives a BiLSTM's exact outputs (stored in the row).
         packed: whether the RNN runs on a PackedSequence (stored in the row).
+        sparse_embedding: train with :func:`optimizers`' sparse embedding gradient and SparseAdam.
     """
 
     def __init__(self, strategy: str, batches: list[list[int]], corpus: BenchCorpus, model: nn.Module,
-                 device: torch.device, batch_size: int, correct: bool, packed: bool) -> None:
+                 device: torch.device, batch_size: int, correct: bool, packed: bool,
+                 sparse_embedding: bool = False) -> None:
         self.strategy, self.batches, self.device, self.batch_size = strategy, batches, device, batch_size
         self.correct, self.packed = correct, packed
         self.prepared = prepare_batches(corpus, batches, device)
         self.tokens = sum(int(p[1].sum()) for p in self.prepared)
         self.pad_fraction = padding_fraction(batches, corpus.lengths)
         self.model = model.to(device)
-        self.opt = adam(self.model)
+        self.opts = optimizers(self.model, sparse_embedding)
         self.train_times: list[float] = []
         self.infer_times: list[float] = []
         self.peak_mb = 0.0
@@ -82,9 +118,11 @@ class Runner:
         nb = self.device.type == "cuda"
         for words, lengths, mask, tags in self.prepared:
             words, mask, tags = (t.to(self.device, non_blocking=nb) for t in (words, mask, tags))
-            self.opt.zero_grad(set_to_none=True)
+            for opt in self.opts:
+                opt.zero_grad(set_to_none=True)
             masked_cross_entropy(self.model(words, lengths), tags, mask).backward()
-            self.opt.step()
+            for opt in self.opts:
+                opt.step()
 
     def _infer(self) -> None:
         nb = self.device.type == "cuda"
@@ -109,6 +147,7 @@ class Runner:
             "batch_size": self.batch_size,
             "bidirectional": self.model.config.bidirectional,
             "packed": self.packed,
+            "flipped": bool(getattr(self.model.config, "flipped", False)),
             "correct": self.correct,
             "train_tokens_per_s": self.tokens / statistics.median(self.train_times),
             "infer_tokens_per_s": self.tokens / statistics.median(self.infer_times),
