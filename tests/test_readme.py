@@ -34,13 +34,46 @@ def test_the_check_fails_when_a_number_is_edited_by_hand():
 
 def test_the_check_fails_when_a_results_file_changes():
     files = copy.deepcopy(FILES)
-    name = next(n for n in ("ewt_upos", "bench_cpu", "ablation_best") if n in files)
+    name = next(n for n in ("ewt_upos", "bench_cpu", "best") if n in files)
     if name == "ewt_upos":
         files[name]["test"]["accuracy"] -= 0.01
     elif name == "bench_cpu":
         files[name]["ratios"]["bucketed_packed_vs_random_padded"] += 1
     else:
-        files[name]["results"][0]["test_accuracy"] -= 0.01
+        files[name]["summary"]["upos"]["test"]["mean"] -= 0.01
+    assert readme_results.check(text=README, files=files) != []
+
+
+def test_the_best_preset_rows_follow_best_json():
+    """The best preset's rows come from best.json (mean, each seed, targets) and best_ablation.json;
+    its per-seed files give no row of their own."""
+    if "best" not in FILES:
+        pytest.skip("no best.json stored")
+    best = FILES["best"]
+    mean = best["summary"]["upos"]["test"]["mean"]
+    assert f"**{readme_results.pct(mean)}**" in README
+    for seed in best["seeds"]:
+        assert readme_results.pct(seed["upos"]["test"]) in README
+    assert not any(f"`{n}.json` |" in README for n in FILES if n.startswith("best_seed"))
+    files = copy.deepcopy(FILES)
+    files["best"]["targets"][0]["met"] = not files["best"]["targets"][0]["met"]
+    assert readme_results.check(text=README, files=files) != []
+    if "best_ablation" in FILES:
+        files = copy.deepcopy(FILES)
+        files["best_ablation"]["rows"][-1]["what"] += " (edited)"
+        assert readme_results.check(text=README, files=files) != []
+
+
+def test_the_load_line_compares_a_busy_run_with_the_quiet_one():
+    """`bench --busy N` runs are set against the quiet run of the same benchmark, from the files."""
+    busy = [n for n, d in FILES.items() if n.startswith("bench_") and (d.get("busy") or {}).get("processes")]
+    if not busy:
+        pytest.skip("no benchmark under load stored")
+    lines = readme_results.load_lines(FILES)
+    assert lines and all(line in README for line in lines)
+    files = copy.deepcopy(FILES)
+    files[busy[0]]["best_exact"]["vs_per_sentence"] *= 2  # a busy run twice as fast: no longer "held"
+    assert any("**no**" in line for line in readme_results.load_lines(files))
     assert readme_results.check(text=README, files=files) != []
 
 

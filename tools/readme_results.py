@@ -119,6 +119,8 @@ def chapter_links(config: dict | None = None) -> str:
 def accuracy_rows(files: dict[str, dict]) -> list[str]:
     rows = []
     for name, d in files.items():  # every file of one trained tagger: `test` scores and a `tagset`
+        if name.startswith("best_seed"):  # the best preset's seeds: reported together from best.json
+            continue
         t = d.get("test")
         if not (isinstance(t, dict) and "accuracy" in t and d.get("tagset")):
             continue
@@ -137,6 +139,84 @@ def accuracy_rows(files: dict[str, dict]) -> list[str]:
     return head + rows
 
 
+def best_rows(files: dict[str, dict]) -> list[str]:
+    """The `best` preset over its seeds (`best.json`): mean, range, targets, time, machine, ensemble."""
+    d = files.get("best")
+    if not d or not d.get("summary"):
+        return []
+    summary, seeds = d["summary"], d["seeds"]
+    bound = {t["name"]: t for t in d.get("targets") or []}
+    out = [f"`--preset best` (`best.json`: one joint UPOS+XPOS tagger per seed, {len(seeds)} seeds, the epoch chosen "
+           "on dev, test scored once; std: over the seeds, n - 1):", "",
+           "| tags | test, mean | test, each seed | std | dev, mean | unknown words (test, mean) | target | met |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for tagset in ("upos", "xpos"):
+        s = summary.get(tagset)
+        if not s:
+            continue
+        each = " / ".join(pct(r[tagset]["test"]) for r in seeds)
+        t = bound.get(f"{tagset}_test_mean", {})
+        out.append(f"| {tagset.upper()} | **{pct(s['test']['mean'])}** | {each} | {pct(s['test']['std'])} "
+                   f"| {pct(s['dev']['mean'])} | {pct(s.get('test_oov', {}).get('mean'), 1)} "
+                   f"| {t.get('op', '')} {pct(t.get('bound'), 1)} | {'yes' if t.get('met') else '**no**'} |")
+    t = bound.get("train_minutes_max", {})
+    runs = "; ".join(f"seed {r['seed']}: {r['train_minutes']:.1f} min, {r['epochs_run']} epochs (best {r['best_epoch']}), "
+                     f"{r.get('train_threads') or '?'} torch thread(s), load {r['machine']['load_average'][0]:.1f} when saved"
+                     for r in seeds)
+    machine_ = {**seeds[0]["machine"], "torch_threads": seeds[0].get("train_threads")}  # the training's threads
+    out += ["", f"Training time per model (target {t.get('op', '<=')} {t.get('bound', '?'):g} min per model: "
+            f"{'met' if t.get('met') else '**not met**'}): {runs}; "
+            f"{describe_machine({'machine': machine_}).split('; schedule')[0]} (as seed {seeds[0]['seed']}'s file records it)."]
+    e = d.get("ensemble")
+    if e:
+        out += ["", f"Ensemble of the {len(e['members'])} seeds (an upper reference, not the preset: softmax "
+                f"probabilities averaged per output layer): UPOS test {pct(e['upos']['test'])} (dev "
+                f"{pct(e['upos']['dev'])}), XPOS test {pct(e['xpos']['test'])} (dev {pct(e['xpos']['dev'])}); "
+                f"tagging test ({e['tokens']['test']:,} words) took {e['seconds']['test']:.1f} s with "
+                f"{e.get('threads', '?')} thread(s) on {describe_machine({'machine': e['machine']}).split('; schedule')[0]}."]
+    return out + [""] + best_ablation_rows(files)
+
+
+def best_ablation_rows(files: dict[str, dict]) -> list[str]:
+    """The best preset's ablation (`best_ablation.json`): each direction, its numbers and its gain."""
+    d = files.get("best_ablation")
+    if not d or not d.get("rows"):
+        return []
+
+    def cell(row: dict, tagset: str, split: str) -> str:
+        if tagset not in row:
+            return "n/a"
+        gain = (row.get("gain") or {}).get(tagset, {}).get(split)
+        return pct(row[tagset][split]) + (f" ({100 * gain:+.2f})" if gain is not None else "")
+
+    out = ["Ablation of `--preset best` (`best_ablation.json`; each direction is the preset with one option changed, "
+           "one run on the preset's seed; in brackets the preset's number minus the row's, in points and minutes: "
+           "positive accuracy means the preset's own setting is better; minutes depend on the load, which each row "
+           "records):", "",
+           "| row | UPOS test | UPOS dev | XPOS test | XPOS dev | training time | load when saved | command or change |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in d["rows"]:
+        if "speedup" in r:
+            continue
+        gain = (r.get("gain") or {}).get("train_minutes")
+        minutes_ = f"{r['train_minutes']:.1f} min" + (f" ({gain:+.1f})" if gain is not None else "")
+        command = r["command"] if isinstance(r["command"], str) else f"{len(r['command'])} runs, one per seed"
+        command = command.replace(" --device cpu", "").split(" --json")[0]
+        if r.get("change"):  # a direction: the option it changes (the command it ran as is in the file)
+            command = f"--preset best {r['change']}"
+        load = r.get("load_average") or ((r.get("machine") or {}).get("load_average"))
+        load_ = f"{load[0]:.1f}" if load else "see each seed"
+        out.append(f"| {r['what']} | {cell(r, 'upos', 'test')} | {cell(r, 'upos', 'dev')} | {cell(r, 'xpos', 'test')} "
+                   f"| {cell(r, 'xpos', 'dev')} | {minutes_} | {load_} | `{command}` |")
+    for r in d["rows"]:
+        if "speedup" in r:
+            spread = (f" (rounds: {times(r['speedup_min'])} to {times(r['speedup_max'])})"
+                      if r.get("speedup_min") is not None else "")
+            out += ["", f"- {r['what']}: {times(r['speedup'])}{spread} at batch size {r.get('batch_size', '?')}, "
+                    f"from `{r['source']}`."]
+    return out + [""]
+
+
 def published_rows(files: dict[str, dict]) -> list[str]:
     d = files.get("ewt_published")
     if not d or not d.get("rows"):
@@ -152,8 +232,9 @@ def bench_rows(files: dict[str, dict]) -> list[str]:
     benches = {k: v for k, v in files.items() if k.startswith("bench_") and "ratios" in v}
     if not benches:
         return []
-    out = ["| file | device | vs per-sentence | vs random padded | vs random packed | padding random / bucketed "
-           "| roofline | targets met |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = ["| file | device | vs per-sentence | vs random padded | vs random packed | fastest exact strategy: "
+           "vs per-sentence, vs random padded (range over rounds) | busy processes | padding random / bucketed "
+           "| roofline | targets met |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, d in benches.items():
         r = d.get("ratios", {})
         pad = d.get("pad_fraction", {})
@@ -162,9 +243,46 @@ def bench_rows(files: dict[str, dict]) -> list[str]:
         out.append(
             f"| `{name}.json` | {d.get('device', '?')} | {times(r.get('bucketed_packed_vs_per_sentence'))} "
             f"| {times(r.get('bucketed_packed_vs_random_padded'))} | {times(r.get('bucketed_packed_vs_random_packed'))} "
+            f"| {fastest_exact(d)} | {(d.get('busy') or {}).get('processes', 'not recorded')} "
             f"| {pct(pad.get('random'), 1)} / {pct(pad.get('bucketed'), 1)} | {pct(d.get('roofline_fraction'), 1)} "
             f"| {met} |"
         )
+    return out
+
+
+def fastest_exact(d: dict) -> str:
+    """The fastest exact strategy of a benchmark file and its two ratios with their round ranges."""
+    best = d.get("best_exact")
+    if not best:
+        return "not recorded"
+    parts = []
+    for key in ("vs_per_sentence", "vs_random_padded"):
+        rng = (best.get("spread") or {}).get(key)
+        parts.append(times(best.get(key)) + (f" ({rng['min']:.2f}-{rng['max']:.2f})" if rng else ""))
+    return f"`{best['strategy']}`: " + ", ".join(parts)
+
+
+def load_lines(files: dict[str, dict]) -> list[str]:
+    """Each benchmark run under load (`busy` processes) against the quiet run of the same benchmark."""
+    from seqtag.bench.report import compare_runs
+
+    out = []
+    quiet = {k: v for k, v in files.items() if k.startswith("bench_") and "ratios" in v
+             and not (v.get("busy") or {}).get("processes") and v.get("best_exact")}
+    for name, d in files.items():
+        busy = (d.get("busy") or {}).get("processes")
+        if not (name.startswith("bench_") and busy):
+            continue
+        for qname, q in quiet.items():
+            try:
+                cmp = compare_runs(q, d)
+            except ValueError:
+                continue
+            changes = ", ".join(f"{k} {v['quiet']:.2f}x -> {v['loaded']:.2f}x ({100 * v['change']:+.0f} %)"
+                                for k, v in cmp["ratios"].items() if k.startswith("best_exact"))
+            out.append(f"- `{name}.json` ({busy} busy process(es)) against `{qname}.json` (no busy process): {changes}; every "
+                       f"ratio within {100 * cmp['tolerance']:.0f} % of the quiet one: **{'yes' if cmp['held'] else 'no'}**.")
+            break
     return out
 
 
@@ -248,16 +366,24 @@ def results_section(files: dict[str, dict] | None = None) -> str:
     acc = accuracy_rows(files)
     if acc:
         parts += ["Accuracy on UD English EWT r2.16 test (the epoch chosen on dev):", "", *acc, ""]
+    best = best_rows(files)
+    if best:
+        parts += best
     pub = published_rows(files)
     if pub:
         parts += ["Published accuracies on EWT test, for comparison (`ewt_published.json`, copied from "
                   "the sources it names, not measured here):", "", *pub, ""]
     bench = bench_rows(files)
     if bench:
-        parts += ["Training speed of bucketed + packed batches, at the batch size each file's `ratio_batch_size` "
-                  "names (`python -m seqtag bench`; padding: share of pad positions in the benchmark's pool of "
-                  "batches):", "", *bench, "", "Targets, as each file states and judges them:", "",
+        parts += ["Training speed at the batch size each file's `ratio_batch_size` names (`python -m seqtag bench`): "
+                  "bucketed + packed batches against the other strategies, and the fastest exact strategy (the "
+                  "same outputs as packing) with the range of its ratio over the timed rounds; padding: share of "
+                  "pad positions in the benchmark's pool of batches:", "", *bench, "", "Targets, as each file states and judges them:", "",
                   *target_lines(files), ""]
+        loaded = load_lines(files)
+        if loaded:
+            parts += ["Under load (`bench --busy N` keeps N other processes spinning for the whole measurement):", "",
+                      *loaded, ""]
     comparisons = comparison_rows(files)
     if comparisons:
         parts += ["Model comparisons:", "", *comparisons]

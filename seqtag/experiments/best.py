@@ -1,6 +1,6 @@
 """The book's best tagger, trained once and looked at closely.
 
-``python -m seqtag.experiments.best --tagset upos --json book/results/best_upos.json --checkpoint best_upos.pt``
+``python -m seqtag.experiments.best --tagset upos --seed 0 --json book/results/best_seed0.json --checkpoint runs/best_seed0.pt``
 trains ``--preset best`` on all of UD English EWT train (the epoch chosen on dev), scores EWT test
 once, and stores what chapter 5 draws from it: the accuracy (all words, words the tagger knows,
 words it does not), the scores of every tag, the confusion matrix counts, the most frequent
@@ -132,6 +132,8 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
     time and history to the analysis. ``checkpoint`` also saves the tagger there. ``overrides``
     change preset options (an ablation row: ``{"ema": 0.0}`` is the preset without weight averaging).
     """
+    import torch
+
     from seqtag.config import TrainConfig, split_overrides
     from seqtag.data import load_ewt
     from seqtag.presets import preset
@@ -155,6 +157,7 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
             "preset": "best",
             "options": options,
             "train_seconds": seconds,
+            "train_threads": torch.get_num_threads(),  # what fit trained with (TrainConfig.num_threads)
             "epochs_run": len(tagger.history["dev_accuracy"]),
             "best_epoch": tagger.best_epoch,
             "dev_accuracy": tagger.evaluate(dev).accuracy,  # after vocabulary expansion
@@ -177,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--data", default=None, help="folder with the EWT files (default: $SEQTAG_DATA, else download)")
-    ap.add_argument("--json", required=True, help="results file to write (e.g. book/results/best_upos.json)")
+    ap.add_argument("--json", required=True, help="results file to write (e.g. book/results/best_seed0.json)")
     ap.add_argument("--checkpoint", default=None, help="also save the trained tagger here")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
                     help="change one preset option, e.g. --set ema=0 --set aux_tagset=null (an ablation row)")
@@ -193,8 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error(f"--set {item}: write NAME=VALUE")
     _, payload = run_best(args.tagset, args.seed, args.device, args.checkpoint, args.data, overrides)
     command = "python -m seqtag.experiments.best " + " ".join(sys.argv[1:] if argv is None else argv)
-    save_results(args.json, {"command": command, **payload},
-                 schedule=f"full EWT, --preset best{''.join(' --set ' + x for x in args.set)}, seed {args.seed}, {args.device}", device=args.device)
+    from seqtag.runtime import cpu_threads
+
+    with cpu_threads(payload["train_threads"]):  # the machine record's torch_threads: the training's
+        save_results(args.json, {"command": command, **payload}, device=args.device,
+                     schedule=f"full EWT, --preset best{''.join(' --set ' + x for x in args.set)}, seed {args.seed}, "
+                              f"{args.device}, {payload['train_threads']} torch thread(s)")
     aux = f", {payload['aux']['tagset']} {payload['aux']['test']['accuracy']:.4f}" if "aux" in payload else ""
     print(f"{args.tagset} test accuracy {payload['test']['accuracy']:.4f}{aux}; wrote {args.json}")
     return 0

@@ -1,0 +1,181 @@
+"""Tests for seqtag.experiments.best_seeds: seed aggregation, targets, ablation rows, the ensemble."""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqtag.experiments import best_seeds
+from seqtag.tagger import TrainedTagger
+from seqtag.train import fit
+from tests.test_train import DEV, SMALL, TRAIN, quick
+
+
+def _run(seed: int, upos: float, xpos: float | None, minutes: float, command: str = "cmd", **options: object) -> dict:
+    """A tiny payload shaped like python -m seqtag.experiments.best's (joint when ``xpos`` is set)."""
+    run = {"command": f"{command} --seed {seed}",
+           "options": {"seed": seed, "aux_tagset": "xpos" if xpos else None, "ema": 0.999, "hidden_size": 256, **options},
+           "tagset": "upos", "train_seconds": 60 * minutes, "epochs_run": 22, "best_epoch": 20 + seed,
+           "dev_accuracy": upos - 0.01, "history": {"dev_accuracy": [0.9, upos - 0.01]},
+           "test": {"accuracy": upos, "oov_accuracy": upos - 0.2, "iv_accuracy": upos + 0.001},
+           "machine": {"cpu": "Some CPU", "load_average": [1.5 + seed, 1.0, 1.0]}}
+    if xpos is not None:
+        run["aux"] = {"tagset": "xpos", "dev_accuracy": xpos - 0.02,
+                      "test": {"accuracy": xpos, "oov_accuracy": xpos - 0.3, "iv_accuracy": xpos + 0.001}}
+    return run
+
+
+def _write(folder: Path, name: str, payload: dict) -> str:
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return str(path)
+
+
+def test_aggregation_mean_std_and_targets_from_the_numbers(tmp_path: Path) -> None:
+    files = [_write(tmp_path, f"s{i}", _run(i, u, x, m))
+             for i, (u, x, m) in enumerate([(0.961, 0.955, 18.0), (0.962, 0.957, 19.5), (0.957, 0.959, 21.0)])]
+    abl = _write(tmp_path, "no_ema", _run(0, 0.958, 0.950, 17.0, "other", ema=0))
+    out, out_abl = tmp_path / "best.json", tmp_path / "abl.json"
+    assert best_seeds.main(["--seeds", *files, "--ablation", f"no_ema={abl}", "--json", str(out),
+                            "--ablation-json", str(out_abl), "--bench", str(tmp_path / "none.json")]) == 0
+    data = json.loads(out.read_text())
+    assert [s["seed"] for s in data["seeds"]] == [0, 1, 2] and data["seeds"][1]["machine"]["load_average"][0] == 2.5
+    assert data["seeds"][2]["xpos"]["test"] == 0.959 and data["seeds"][0]["best_epoch"] == 20
+    up = data["summary"]["upos"]["test"]
+    assert up["mean"] == pytest.approx(statistics.fmean([0.961, 0.962, 0.957]))
+    assert up["std"] == pytest.approx(statistics.stdev([0.961, 0.962, 0.957])) and up["min"] == 0.957
+    met = {t["name"]: t["met"] for t in data["targets"]}
+    # UPOS mean 0.96 >= 0.96; XPOS mean 0.957 >= 0.956; the slowest seed 21 min > 20
+    assert met == {"upos_test_mean": True, "xpos_test_mean": True, "train_minutes_max": False}
+    assert data["met"] is False and "machine" in data and data["ensemble"] is None
+    rows = {r["name"]: r for r in json.loads(out_abl.read_text())["rows"]}
+    assert list(rows) == ["preset", "preset_mean", "no_ema"]
+    assert rows["no_ema"]["gain"]["upos"]["test"] == pytest.approx(0.961 - 0.958)
+    assert rows["no_ema"]["gain"]["xpos"]["dev"] == pytest.approx((0.955 - 0.02) - (0.950 - 0.02))
+    assert rows["no_ema"]["gain"]["train_minutes"] == pytest.approx(1.0)
+    assert rows["no_ema"]["command"] == "other --seed 0" and rows["preset"]["command"] == "cmd --seed 0"
+    assert rows["no_ema"]["change"] == "--set ema=0"
+    assert rows["preset_mean"]["upos"]["test"] == pytest.approx(up["mean"])
+
+
+def test_a_single_tagset_row_and_a_flipped_speed_row(tmp_path: Path) -> None:
+    seeds = [best_seeds.seed_row(_run(i, 0.95 + i / 1000, 0.94, 10.0)) for i in range(2)]
+    no_joint = best_seeds.seed_row(_run(0, 0.951, None, 8.0))
+    bench = {"other_ratios": {"bucketed_flipped_vs_bucketed_packed": 1.5}, "ratio_batch_size": 32}
+    rows = best_seeds.ablation_rows(seeds, {"no_joint": no_joint}, best_seeds.flipped_speed(bench, "bench_cpu"))
+    row = rows[2]
+    assert set(row["gain"]) == {"upos", "train_minutes"} and "xpos" not in row  # no second head: no XPOS
+    assert row["gain"]["upos"]["test"] == pytest.approx(-0.001) and row["gain"]["train_minutes"] == 2.0
+    assert rows[-1]["speedup"] == 1.5 and rows[-1]["source"] == "bench_cpu.json"
+    assert best_seeds.flipped_speed({"other_ratios": {}}, "x") is None
+    summary = best_seeds.summarise(seeds)
+    assert summary["upos"]["test"]["mean"] == pytest.approx(0.9505)
+    low = best_seeds.targets(summary)
+    assert [t["met"] for t in low] == [False, False, True]
+
+
+@pytest.mark.bad_input
+def test_bad_inputs_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="not a run file"):
+        best_seeds.seed_row({"command": "x"}, "x.json")
+    seeds = [best_seeds.seed_row(_run(0, 0.95, 0.94, 10.0))]
+    with pytest.raises(ValueError, match="same seed"):
+        best_seeds.ablation_rows(seeds, {"no_ema": best_seeds.seed_row(_run(1, 0.95, 0.94, 10.0, ema=0))})
+    # a row must be the preset with exactly its one option changed
+    with pytest.raises(ValueError, match=r"only ema=0, but its options differ in nothing"):
+        best_seeds.ablation_rows(seeds, {"no_ema": best_seeds.seed_row(_run(0, 0.95, 0.94, 10.0))})
+    with pytest.raises(ValueError, match=r"only hidden_size=128, but its options differ in \{'ema'"):
+        best_seeds.ablation_rows(seeds, {"narrow": best_seeds.seed_row(_run(0, 0.95, 0.94, 10.0, ema=0, hidden_size=128))})
+    with pytest.raises(ValueError, match="seed 1 .* other options than seed 0"):
+        best_seeds.summarise(seeds + [best_seeds.seed_row(_run(1, 0.95, 0.94, 10.0, hidden_size=128))])
+    with pytest.raises(ValueError, match="unknown ablation"):
+        best_seeds.ablation_rows(seeds, {"no_glove": seeds[0]})
+    f = _write(tmp_path, "s0", _run(0, 0.95, 0.94, 10.0))
+    with pytest.raises(SystemExit):
+        best_seeds.main(["--seeds", f, "--ablation", "no_ema"])
+    assert "NAME=FILE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        best_seeds.main(["--seeds", f, "--checkpoints", "a.pt", "b.pt"])
+    assert "one per seed" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def joints() -> list[TrainedTagger]:
+    first = fit(TRAIN, DEV, quick(epochs=3, aux_tagset="xpos"), SMALL, progress=False)
+    # a second member that disagrees with the first (random output layers, but not everywhere
+    # stronger): an average of the two then differs from either alone
+    second = copy.deepcopy(first)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for layer in (second.model.output, second.model.aux_output):
+            layer.weight.normal_(0, 0.5)  # type: ignore[union-attr]
+    return [first, second]
+
+
+def test_ensemble_of_one_is_the_tagger_itself(joints: list[TrainedTagger]) -> None:
+    words = [s.words for s in DEV]
+    alone = best_seeds.ensemble_predictions(joints[:1], words)
+    assert alone["upos"] == joints[0].tag(words)
+    assert [[x for _, x in pairs] for pairs in joints[0].tag(words, both=True)] == alone["xpos"]
+
+
+def test_ensemble_averages_probabilities_per_head(joints: list[TrainedTagger]) -> None:
+    words = [s.words for s in DEV]
+    both = best_seeds.ensemble_predictions(joints, words)
+    for k in (0, 1):  # the test can tell an average from either member alone
+        assert both != best_seeds.ensemble_predictions(joints[k:k + 1], words)
+    # the same average by hand, one sentence at a time
+    for i, sentence in enumerate(words):
+        probs = []
+        for t in joints:
+            batch = t.loader(t.dataset([sentence])).__iter__().__next__()
+            main, aux = t.model.eval().forward_heads(batch.words, batch.lengths, batch.chars)
+            main, aux = main.detach().clone(), aux.detach().clone()
+            main[..., 0] = aux[..., 0] = float("-inf")
+            probs.append((main.softmax(-1)[0], aux.softmax(-1)[0]))
+        upos = joints[0].tags.decode((probs[0][0] + probs[1][0]).argmax(-1).tolist())
+        xpos = joints[0].aux_tags.decode((probs[0][1] + probs[1][1]).argmax(-1).tolist())  # type: ignore[union-attr]
+        assert both["upos"][i] == upos and both["xpos"][i] == xpos
+    scores = best_seeds.ensemble_scores(joints, {"dev": DEV})
+    right = sum(p == g for s, ps in zip(DEV, best_seeds.ensemble_predictions(joints, [s.words for s in DEV])["xpos"],
+                                        strict=True) for p, g in zip(ps, s.xpos, strict=True))
+    assert scores["xpos"]["dev"] == right / sum(len(s.words) for s in DEV) and scores["seconds"]["dev"] >= 0
+
+
+@pytest.mark.bad_input
+def test_ensemble_rejects_mismatched_taggers(joints: list[TrainedTagger]) -> None:
+    single = fit(TRAIN[:16], DEV[:4], quick(epochs=1), SMALL, progress=False)
+    with pytest.raises(ValueError, match="different tag sets"):
+        best_seeds.ensemble_predictions([joints[0], single], [["a"]])
+    with pytest.raises(ValueError, match="at least one"):
+        best_seeds.ensemble_predictions([], [["a"]])
+    with pytest.raises(ValueError, match="empty sentence"):
+        best_seeds.ensemble_predictions(joints, [[]])
+    assert torch.is_tensor(joints[0].model.output.weight)
+
+
+def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> None:
+    assert best_seeds.changed_option('--set lr_schedule="constant"') == ("lr_schedule", "constant")
+    assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
+    assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
+        "aux_tagset", "ema", "lr_schedule", "hidden_size"}
+    seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0))]
+    narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))  # device may differ
+    row = best_seeds.ablation_rows(seeds, {"narrow": narrow})[-1]
+    assert row["name"] == "narrow" and row["gain"]["xpos"]["test"] == pytest.approx(0.002)
+    with pytest.raises(ValueError, match="not a --set"):
+        best_seeds.changed_option("hidden_size=128")
+
+
+def test_train_threads_come_from_the_run_not_from_the_saving_process() -> None:
+    run = _run(0, 0.96, 0.955, 20.0)
+    run["machine"]["torch_threads"] = 2  # the process's setting when the file was saved
+    assert best_seeds.seed_row(run)["train_threads"] == 1  # the preset leaves TrainConfig's default
+    assert best_seeds.train_threads({**run, "train_threads": 3}) == 3
+    assert best_seeds.train_threads(_run(0, 0.96, 0.955, 20.0, num_threads=2)) == 2
+    assert best_seeds.train_threads(_run(0, 0.96, 0.955, 20.0, device="cuda")) is None
