@@ -66,3 +66,19 @@ def test_analyse_a_tiny_tagger() -> None:
     assert errors == tokens - int(confusion.diag().sum())  # every error of these short sentences
     assert sum(c["count"] for c in result["top_confusions"]) <= errors
     assert unknown_words(tagger)(["the", "Zorblax", "runs", "."]) == [False, True, False, False]
+
+
+@pytest.mark.bad_input
+def test_set_reads_name_and_json_value_and_names_a_bad_item(capsys: pytest.CaptureFixture[str]) -> None:
+    from seqtag.experiments.best import main, parse_set
+
+    assert parse_set("ema=0") == ("ema", 0)
+    assert parse_set('lr_schedule="constant"') == ("lr_schedule", "constant")
+    assert parse_set("aux_tagset=null") == ("aux_tagset", None)
+    with pytest.raises(ValueError, match=r"--set lr_schedule=constant: the value must be JSON"):
+        parse_set("lr_schedule=constant")
+    with pytest.raises(ValueError, match=r"--set =1: write NAME=VALUE"):
+        parse_set("=1")
+    with pytest.raises(SystemExit):  # before any training or data
+        main(["--json", "unused.json", "--set", "ema=zero"])
+    assert "--set ema=zero: the value must be JSON" in capsys.readouterr().err

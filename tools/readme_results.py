@@ -71,8 +71,9 @@ def missing_machine_keys(data: dict) -> list[str]:
     return [k for k in MACHINE_KEYS if k not in rec]
 
 
-def describe_machine(data: dict) -> str:
-    """One line: CPU model and cores, GPU, torch, threads, load, schedule, date, as recorded."""
+def describe_machine(data: dict, schedule: bool = True) -> str:
+    """One line: CPU model and cores, GPU, torch, threads, load, schedule, date, as recorded
+    (``schedule=False``: the machine alone, up to the load)."""
     rec = machine_record(data)
     parts = []
     cpu = rec.get("cpu") or "CPU model not recorded"
@@ -84,12 +85,14 @@ def describe_machine(data: dict) -> str:
         parts.append(f"torch threads: {rec['torch_threads']}")
     load = rec.get("load_average")
     parts.append(f"load {load[0]:.1f}" if isinstance(load, list) and load else "load not recorded")
-    schedule = rec.get("schedule")
-    if isinstance(schedule, dict):
-        schedule = schedule.get("name") or ", ".join(f"{k}={v}" for k, v in schedule.items())
-    if schedule is None and isinstance(data.get("config"), dict) and "quick" in data["config"]:
-        schedule = "quick" if data["config"]["quick"] else "full"
-    parts.append(f"schedule: {schedule}" if schedule else "schedule not recorded")
+    if not schedule:
+        return "; ".join(parts)
+    name = rec.get("schedule")
+    if isinstance(name, dict):
+        name = name.get("name") or ", ".join(f"{k}={v}" for k, v in name.items())
+    if name is None and isinstance(data.get("config"), dict) and "quick" in data["config"]:
+        name = "quick" if data["config"]["quick"] else "full"
+    parts.append(f"schedule: {name}" if name else "schedule not recorded")
     if rec.get("date"):
         parts.append(str(rec["date"]))
     return "; ".join(parts)
@@ -166,14 +169,14 @@ def best_rows(files: dict[str, dict]) -> list[str]:
     machine_ = {**seeds[0]["machine"], "torch_threads": seeds[0].get("train_threads")}  # the training's threads
     out += ["", f"Training time per model (target {t.get('op', '<=')} {t.get('bound', '?'):g} min per model: "
             f"{'met' if t.get('met') else '**not met**'}): {runs}; "
-            f"{describe_machine({'machine': machine_}).split('; schedule')[0]} (as seed {seeds[0]['seed']}'s file records it)."]
+            f"{describe_machine({'machine': machine_}, schedule=False)} (as seed {seeds[0]['seed']}'s file records it)."]
     e = d.get("ensemble")
     if e:
         out += ["", f"Ensemble of the {len(e['members'])} seeds (an upper reference, not the preset: softmax "
                 f"probabilities averaged per output layer): UPOS test {pct(e['upos']['test'])} (dev "
                 f"{pct(e['upos']['dev'])}), XPOS test {pct(e['xpos']['test'])} (dev {pct(e['xpos']['dev'])}); "
                 f"tagging test ({e['tokens']['test']:,} words) took {e['seconds']['test']:.1f} s with "
-                f"{e.get('threads', '?')} thread(s) on {describe_machine({'machine': e['machine']}).split('; schedule')[0]}."]
+                f"{e.get('threads', '?')} thread(s) on {describe_machine({'machine': e['machine']}, schedule=False)}."]
     return out + [""] + best_ablation_rows(files)
 
 

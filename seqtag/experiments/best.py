@@ -24,7 +24,7 @@ from typing import Any
 from seqtag.data import Sentence
 from seqtag.options import ArgumentParser
 
-__all__ = ["unknown_words", "error_examples", "analyse", "run_best", "main"]
+__all__ = ["unknown_words", "error_examples", "analyse", "run_best", "parse_set", "main"]
 
 
 def unknown_words(tagger: Any) -> Callable[[Sequence[str]], list[bool]]:
@@ -170,6 +170,22 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
     return tagger, payload
 
 
+def parse_set(item: str) -> tuple[str, Any]:
+    """``("ema", 0)`` of the ``--set`` value ``"ema=0"``: a preset option and its JSON value.
+
+    Raises:
+        ValueError: the value is not JSON, or the item is not ``NAME=VALUE`` (the message names it).
+    """
+    name, sep, value = item.partition("=")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError(f"--set {item}: the value must be JSON (a number, true/false, null or a quoted string)") from None
+    if not sep or not name:
+        raise ValueError(f"--set {item}: write NAME=VALUE")
+    return name, parsed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m seqtag.experiments.best``: train the best preset once, store its analysis."""
     from seqtag.io import save_results
@@ -187,13 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     overrides = {}
     for item in args.set:
-        name, sep, value = item.partition("=")
         try:
-            overrides[name] = json.loads(value)
-        except json.JSONDecodeError:
-            ap.error(f"--set {item}: the value must be JSON (a number, true/false, null or a quoted string)")
-        if not sep or not name:
-            ap.error(f"--set {item}: write NAME=VALUE")
+            name, value = parse_set(item)
+        except ValueError as exc:
+            ap.error(str(exc))
+        overrides[name] = value
     _, payload = run_best(args.tagset, args.seed, args.device, args.checkpoint, args.data, overrides)
     command = "python -m seqtag.experiments.best " + " ".join(sys.argv[1:] if argv is None else argv)
     from seqtag.runtime import cpu_threads

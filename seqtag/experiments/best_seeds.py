@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seqtag.experiments.best import parse_set
 from seqtag.io import load_json, save_results
 from seqtag.options import ArgumentParser
 
@@ -60,10 +61,12 @@ FREE_OPTIONS = ("seed", "device")
 def changed_option(change: str) -> tuple[str, Any]:
     """``("ema", 0)`` of ``"--set ema=0"``: the option an ablation row changes and its value."""
     flag, _, assignment = change.partition(" ")
-    name, sep, value = assignment.partition("=")
-    if flag != "--set" or not sep:
-        raise ValueError(f"not a --set NAME=JSON change: {change!r}")
-    return name, json.loads(value)
+    try:
+        if flag != "--set":
+            raise ValueError(flag)
+        return parse_set(assignment)  # as python -m seqtag.experiments.best reads it
+    except ValueError:
+        raise ValueError(f"not a --set NAME=JSON change: {change!r}") from None
 
 
 def option_difference(run: dict[str, Any], ref: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -357,7 +360,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Path(path).name if Path(path).resolve().parent == Path(args.json).resolve().parent else path
 
     seeds = [seed_row(load_json(f), rel(f)) for f in args.seeds]
-    first = load_json(args.seeds[0])
     summary = summarise(seeds)
     ensemble = None
     if args.checkpoints:
@@ -378,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensemble = load_json(args.json).get("ensemble")
     command = "python -m seqtag.experiments.best_seeds " + " ".join(sys.argv[1:] if argv is None else argv)
     found = targets(summary)
-    options = {k: v for k, v in first["options"].items() if k != "seed"}
+    options = {k: v for k, v in seeds[0]["options"].items() if k != "seed"}
     save_results(args.json, {
         "command": command, "preset": "best", "options": options, "seeds": seeds, "summary": summary,
         "std": "sample standard deviation over the seeds (n - 1)", "targets": found,
