@@ -81,7 +81,7 @@ class TrainCommand:
     results: Path | None = field(default=None, metadata=_opt(
         "also write the numbers (dev, test, time, history, options) as JSON", metavar="FILE.json", show_default=False))
     quiet: bool = field(default=False, metadata=_opt("no progress bars or per-epoch lines"))
-    char_cnn: bool = field(default=False, metadata=_opt("add character-CNN features to each word (model option)"))
+    char_cnn: bool = field(default=False, metadata=_opt("add character features to each word: a CNN, or a BiLSTM with --char-encoder lstm (model option)"))
 
 
 @dataclass

@@ -14,11 +14,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from seqtag.batching import Batch
 from seqtag.losses import scores_loss
 from seqtag.models import AuxHead, Tagger
 from seqtag.vocab import PAD_ID, UNK_ID, Vocab
 
-__all__ = ["Evaluation", "evaluate", "top_confusions", "hardest_tags"]
+__all__ = ["Evaluation", "evaluate", "evaluate_joint", "top_confusions", "hardest_tags"]
 
 
 @dataclass
@@ -107,72 +108,117 @@ def evaluate(
     one transfer brings them back: no host-device synchronisation per batch.
     """
     scorer: Tagger | AuxHead = AuxHead(model) if aux else model
-    if scorer.config.num_tags != len(tags):
-        raise ValueError(
-            f"the model has num_tags={model.config.num_tags} but the tag vocabulary has {len(tags)} "
-            "entries: pass the vocabulary the model was trained with"
+    return _evaluate(model, loader, [(scorer, tags, aux)], unknown_ids)[0]
+
+
+@torch.no_grad()
+def evaluate_joint(
+    model: Tagger, loader: DataLoader, tags: Vocab, aux_tags: Vocab, unknown_ids: Sequence[int] = (UNK_ID,)
+) -> tuple[Evaluation, Evaluation]:
+    """Both tag sets of a jointly trained tagger, from one encoder pass per batch.
+
+    The same two :class:`Evaluation` s as ``evaluate(model, loader, tags, unknown_ids)`` and
+    ``evaluate(model, loader, aux_tags, unknown_ids, aux=True)``, with half the encoder work
+    (:meth:`~seqtag.models.Tagger.forward_heads`): what training runs on dev after every epoch.
+    ``aux_tags`` is the second tag set's vocabulary; the batches need ``aux_tags``.
+    """
+    if model.aux_output is None:
+        raise ValueError("evaluate_joint needs a tagger with a second output layer (train it with aux_tagset)")
+    return tuple(_evaluate(model, loader, [(model, tags, False), (AuxHead(model), aux_tags, True)], unknown_ids))  # type: ignore[return-value]
+
+
+class _Tally:
+    """One output layer's counts over an evaluation, kept on the device until :meth:`finish`."""
+
+    def __init__(self, scorer: Tagger | AuxHead, tags: Vocab, aux: bool, device: torch.device) -> None:
+        if scorer.config.num_tags != len(tags):
+            raise ValueError(
+                f"the model has num_tags={scorer.config.num_tags} but the tag vocabulary has {len(tags)} "
+                "entries: pass the vocabulary the model was trained with"
+            )
+        self.scorer, self.tags, self.aux, c = scorer, tags, aux, len(tags)
+        self.confusion = torch.zeros(c * c, dtype=torch.int64, device=device)
+        self.oov_counts = torch.zeros(2, dtype=torch.int64, device=device)  # OOV tokens, OOV correct
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.rows: list[Tensor] = []  # each batch's (B, T) predictions, flattened, still on the device
+
+    def add(self, scores: Tensor, batch: Batch, unknown: Tensor) -> None:
+        """Count one batch's ``(B, T, C)`` scores against its tags (its ``aux_tags`` for the second layer)."""
+        if self.aux:
+            batch = replace(batch, tags=batch.aux_tags)
+        self.loss_sum += scores_loss(self.scorer, scores, batch, reduction="sum").double()
+        pred = self.scorer.decode(scores, batch.mask)  # (B, T)
+        mask, gold, c = batch.mask, batch.tags, len(self.tags)
+        assert gold is not None
+        # pads add 0 at cell 0 (index_add_ has no data-dependent shape, unlike gold[mask])
+        cells = (gold * c + pred).masked_fill(~mask, 0).flatten()
+        self.confusion.index_add_(0, cells, mask.flatten().long())
+        oov = mask & torch.isin(batch.words, unknown)
+        self.oov_counts += torch.stack([oov.sum(), (pred.eq(gold) & oov).sum()])
+        self.rows.append(pred.flatten())
+
+    def finish(self, shapes: list[tuple[int, int]], order: list[int], sizes: list[int], n: int) -> Evaluation:
+        # The one wait for the device in the whole evaluation: everything comes back in one tensor
+        # (the loss right after it, already computed by then).
+        c = len(self.tags)
+        flat = torch.cat([self.confusion, self.oov_counts, *self.rows]).cpu()
+        loss_total = float(self.loss_sum.cpu())
+        confusion_cpu, oov_cpu = flat[: c * c].view(c, c), flat[c * c : c * c + 2]
+        values = flat[c * c + 2 :].tolist()
+        predictions: list[list[str]] = [[] for _ in range(n)]
+        start, k = 0, 0
+        for b, t in shapes:  # plain Python lists from here on
+            for r in range(b):
+                predictions[order[k]] = self.tags.decode(values[start + r * t : start + r * t + sizes[k]])
+                k += 1
+            start += b * t
+        tokens = int(confusion_cpu.sum())
+        real = confusion_cpu[1:, 1:]  # drop <pad>: never gold, never predicted
+        return Evaluation(
+            tokens=tokens,
+            correct=int(confusion_cpu.diag().sum()),
+            oov_tokens=int(oov_cpu[0]),
+            oov_correct=int(oov_cpu[1]),
+            loss=loss_total / max(tokens, 1),
+            confusion=real.clone(),
+            labels=self.tags.itos[PAD_ID + 1 :],
+            predictions=predictions,
         )
-    model.eval()
+
+
+def _evaluate(
+    model: Tagger, loader: DataLoader, heads: list[tuple[Tagger | AuxHead, Vocab, bool]], unknown_ids: Sequence[int]
+) -> list[Evaluation]:
+    """:func:`evaluate` for one or both output layers ``(scorer, tags, aux)``: one forward pass per batch."""
     device = next(model.parameters()).device
+    tallies = [_Tally(scorer, tags, aux, device) for scorer, tags, aux in heads]
+    model.eval()
     non_blocking = device.type == "cuda"
     unknown = torch.tensor(list(unknown_ids), dtype=torch.int64, device=device)
-    c = len(tags)
-    confusion = torch.zeros(c * c, dtype=torch.int64, device=device)
-    oov_counts = torch.zeros(2, dtype=torch.int64, device=device)  # OOV tokens, OOV correct
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    rows: list[Tensor] = []  # each batch's (B, T) predictions, flattened, still on the device
     shapes: list[tuple[int, int]] = []
     index: list[Tensor] = []  # CPU tensors: reading them never waits for the device
     lengths: list[Tensor] = []
     for batch in loader:
         if batch.tags is None or batch.index is None:
             raise ValueError("evaluate needs labelled batches with an index: build the dataset with tags")
-        if aux:
-            if batch.aux_tags is None:
-                raise ValueError("evaluate(aux=True) needs batches with aux_tags: build the dataset with them")
-            batch = replace(batch, tags=batch.aux_tags)
+        if any(t.aux for t in tallies) and batch.aux_tags is None:
+            raise ValueError("evaluate(aux=True) needs batches with aux_tags: build the dataset with them")
         batch = batch.to(device, non_blocking=non_blocking)
-        scores = scorer(batch.words, batch.lengths, batch.chars)  # (B, T, C): the one forward pass
-        loss_sum += scores_loss(scorer, scores, batch, reduction="sum").double()
-        pred = scorer.decode(scores, batch.mask)  # (B, T)
-        mask, gold = batch.mask, batch.tags
-        # pads add 0 at cell 0 (index_add_ has no data-dependent shape, unlike gold[mask])
-        cells = (gold * c + pred).masked_fill(~mask, 0).flatten()
-        confusion.index_add_(0, cells, mask.flatten().long())
-        oov = mask & torch.isin(batch.words, unknown)
-        oov_counts += torch.stack([oov.sum(), (pred.eq(gold) & oov).sum()])
-        rows.append(pred.flatten())
-        shapes.append(tuple(pred.shape))
+        if len(tallies) == 1:  # (B, T, C): the one forward pass
+            scores: list[Tensor] = [tallies[0].scorer(batch.words, batch.lengths, batch.chars)]
+        else:  # both layers over one encoder pass
+            main, second = model.forward_heads(batch.words, batch.lengths, batch.chars)
+            assert second is not None
+            scores = [main, second]
+        for tally, s in zip(tallies, scores, strict=True):
+            tally.add(s, batch, unknown)
+        shapes.append((batch.words.size(0), batch.words.size(1)))
         index.append(batch.index)
         lengths.append(batch.lengths)
-    # The one wait for the device in the whole evaluation: everything comes back in one tensor
-    # (the loss right after it, already computed by then).
-    flat = torch.cat([confusion, oov_counts, *rows]).cpu()
-    loss_total = float(loss_sum.cpu())
-    confusion_cpu, oov_cpu = flat[: c * c].view(c, c), flat[c * c : c * c + 2]
-    values = flat[c * c + 2 :].tolist()
     order = torch.cat(index).tolist() if index else []
     sizes = torch.cat(lengths).tolist() if lengths else []
     n = len(loader.dataset)  # type: ignore[arg-type]
-    predictions: list[list[str]] = [[] for _ in range(n)]
-    start, k = 0, 0
-    for b, t in shapes:  # plain Python lists from here on
-        for r in range(b):
-            predictions[order[k]] = tags.decode(values[start + r * t : start + r * t + sizes[k]])
-            k += 1
-        start += b * t
-    tokens = int(confusion_cpu.sum())
-    real = confusion_cpu[1:, 1:]  # drop <pad>: never gold, never predicted
-    return Evaluation(
-        tokens=tokens,
-        correct=int(confusion_cpu.diag().sum()),
-        oov_tokens=int(oov_cpu[0]),
-        oov_correct=int(oov_cpu[1]),
-        loss=loss_total / max(tokens, 1),
-        confusion=real.clone(),
-        labels=tags.itos[PAD_ID + 1 :],
-        predictions=predictions,
-    )
+    return [tally.finish(shapes, order, sizes, n) for tally in tallies]
 
 
 def top_confusions(confusion: Tensor, labels: Sequence[str], k: int = 10) -> list[dict[str, Any]]:

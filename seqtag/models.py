@@ -1,4 +1,4 @@
-"""The tagger the whole book grows: embedding -> [char-CNN] -> RNN over a packed batch -> linear.
+"""The tagger the whole book grows: embedding -> [char-CNN or char-LSTM] -> RNN over a packed batch -> linear.
 
 Every option the article's extension list names is a field of :class:`TaggerConfig`; the model
 is built from that one dataclass, which is saved inside every checkpoint.
@@ -18,7 +18,7 @@ from seqtag.io import check_known_fields
 from seqtag.rnn import run_flipped, run_packed
 from seqtag.vocab import PAD_ID, UNK_ID
 
-__all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "run_packed"]
+__all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "CharLSTM", "run_packed"]
 
 
 @dataclass
@@ -50,11 +50,17 @@ class TaggerConfig:
         default=0, metadata={"help": "0: no character features; else the size of the character vocabulary "
                                      "(from the data: use char_cnn)", "cli": False}
     )
-    char_embedding_dim: int = field(default=25, metadata={"help": "character embedding size of the char-CNN (int >= 1)"})
+    char_embedding_dim: int = field(default=25, metadata={"help": "character embedding size of the char-CNN or char-LSTM (int >= 1)"})
     char_filters: int = field(
-        default=50, metadata={"help": "char-CNN output channels per word, added to the word vector (int >= 1)"}
+        default=50, metadata={"help": "character features per word (char-CNN channels, or both char-LSTM directions together), added to the word vector (int >= 1)"}
     )
     char_kernel_size: int = field(default=3, metadata={"help": "char-CNN window in characters (int >= 1)"})
+    char_encoder: Literal["cnn", "lstm"] = field(
+        default="cnn",
+        metadata={"help": "how a word's character features are computed: cnn (char_filters channels, max-pooled "
+                          "over the word) or lstm (a character BiLSTM's two final states, char_filters/2 each; "
+                          "char_filters must then be even)"},
+    )
     freeze_embeddings: bool = field(
         default=False, metadata={"help": "keep the (pretrained) word embeddings fixed during training"}
     )
@@ -91,6 +97,11 @@ class TaggerConfig:
             raise ValueError(f"aux_num_tags must be 0 (none) or count <pad> and a real tag, got {self.aux_num_tags}")
         if self.rnn not in ("lstm", "gru"):
             raise ValueError(f"rnn must be 'lstm' or 'gru', got {self.rnn!r}")
+        if self.char_encoder not in ("cnn", "lstm"):
+            raise ValueError(f"char_encoder must be 'cnn' or 'lstm', got {self.char_encoder!r}")
+        if self.char_encoder == "lstm" and self.char_filters % 2:
+            raise ValueError(f"char_encoder='lstm' splits char_filters between two directions: make it even, "
+                             f"got {self.char_filters}")
         for name in ("embedding_dim", "hidden_size", "num_layers", "char_embedding_dim", "char_filters",
                      "char_kernel_size"):
             if getattr(self, name) < 1:
@@ -107,6 +118,25 @@ class TaggerConfig:
         """Build from a dict, naming any key this version of the code does not know."""
         check_known_fields(cls, data)
         return cls(**data)
+
+
+def _distinct_words(chars: Tensor, deduplicate: bool | None) -> tuple[Tensor, Tensor | None]:
+    """``(B, T, W)`` char ids -> the words to encode ``(U, W)`` and, when deduplicated, the
+    ``(B*T,)`` index of each position's row among them (``None``: one row per position).
+
+    ``deduplicate=None``: on CPU tensors only (see :meth:`CharCNN.encode`).
+    """
+    if chars.dim() != 3:
+        raise ValueError(f"chars must be (B, T, W) char ids, got shape {tuple(chars.shape)}")
+    if chars.is_floating_point():
+        raise ValueError(f"chars must be integer ids, got {chars.dtype}; use .long()")
+    flat = chars.reshape(-1, chars.size(2))
+    if deduplicate is None:
+        deduplicate = chars.device.type == "cpu" and not torch.compiler.is_compiling()
+    if deduplicate:  # same characters, same vector: only time changes
+        words, inverse = torch.unique(flat, dim=0, return_inverse=True)  # (U, W)
+        return words, inverse
+    return flat, None
 
 
 class CharCNN(nn.Module):
@@ -138,18 +168,8 @@ class CharCNN(nn.Module):
                 there are before it can return (a host sync every step); a GPU convolves every
                 position instead, which it does in parallel anyway. Same result either way.
         """
-        if chars.dim() != 3:
-            raise ValueError(f"chars must be (B, T, W) char ids, got shape {tuple(chars.shape)}")
-        if chars.is_floating_point():
-            raise ValueError(f"chars must be integer ids, got {chars.dtype}; use .long()")
+        words, inverse = _distinct_words(chars, deduplicate)  # checks chars first
         b, t, w = chars.shape
-        flat = chars.reshape(b * t, w)
-        if deduplicate is None:
-            deduplicate = chars.device.type == "cpu" and not torch.compiler.is_compiling()
-        if deduplicate:  # same characters, same vector: only time changes
-            words, inverse = torch.unique(flat, dim=0, return_inverse=True)  # (U, W)
-        else:
-            words, inverse = flat, None
         x = self.embedding(words).transpose(1, 2)  # (U, D, W)
         h = torch.relu(self.conv(x))[..., :w]  # (U, F, W); even kernels pad one extra step
         char_mask = (words != PAD_ID).unsqueeze(1)  # (U, 1, W)
@@ -158,10 +178,50 @@ class CharCNN(nn.Module):
         return (h if inverse is None else h[inverse]).reshape(b, t, -1)  # (B, T, F)
 
 
+class CharLSTM(nn.Module):
+    """Character features per word from a character BiLSTM (Ling et al. 2015; Plank et al. 2016).
+
+    Input ``(B, T, W)`` int64 char ids (0 = padding, after each word's characters) -> output
+    ``(B, T, F)``, ``F = out_dim``: the left-to-right state after the word's last character beside
+    the right-to-left state after its first, ``F / 2`` each (a suffix and a prefix summary, in
+    order, which a max-pooled CNN does not keep). Each word is packed to its own length, so no
+    padded character is read and a word's vector depends only on its own characters; all-padding
+    words (sentence padding) give zeros. Same interface as :class:`CharCNN`.
+    """
+
+    def __init__(self, num_chars: int, dim: int, out_dim: int) -> None:
+        super().__init__()
+        if out_dim < 2 or out_dim % 2:
+            raise ValueError(f"CharLSTM's out_dim is split between two directions: give an even number >= 2, got {out_dim}")
+        self.embedding = nn.Embedding(num_chars, dim, padding_idx=PAD_ID)
+        self.rnn = nn.LSTM(dim, out_dim // 2, batch_first=True, bidirectional=True)
+        self.out_dim = out_dim
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """``(B, T, W)`` int64 char ids -> ``(B, T, F)`` features (see :meth:`encode`)."""
+        return self.encode(chars)
+
+    def encode(self, chars: Tensor, deduplicate: bool | None = None) -> Tensor:
+        """Character features, ``(B, T, W)`` int64 -> ``(B, T, F)`` float.
+
+        ``deduplicate`` as in :meth:`CharCNN.encode` (each distinct word read once on a CPU). The
+        words' lengths go to the CPU for packing: on a GPU that is one wait per call.
+        """
+        words, inverse = _distinct_words(chars, deduplicate)  # (U, W)
+        lengths = (words != PAD_ID).sum(1)  # (U,)
+        # an all-padding word reads one padding character (any length >= 1 packs); zeroed below
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(words), lengths.clamp(min=1).cpu(),
+                                                   batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.rnn(packed)  # (2, U, F/2): left-to-right's last state, right-to-left's
+        h = torch.cat([h_n[0], h_n[1]], dim=-1).masked_fill((lengths == 0).unsqueeze(1), 0.0)  # (U, F)
+        b, t = chars.shape[:2]
+        return (h if inverse is None else h[inverse]).reshape(b, t, -1)  # (B, T, F)
+
+
 class Tagger(nn.Module):
     """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` tag scores (logits).
 
-    Layers: word embedding (``padding_idx=0``) [+ :class:`CharCNN`] -> dropout -> LSTM/GRU over a
+    Layers: word embedding (``padding_idx=0``) [+ :class:`CharCNN` or :class:`CharLSTM`] -> dropout -> LSTM/GRU over a
     packed batch -> dropout -> linear. No ``init_hidden``: PyTorch starts from zero states sized
     by the batch it is given, which is what the article's random ``init_hidden`` should have been.
     """
@@ -172,12 +232,12 @@ class Tagger(nn.Module):
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=PAD_ID)
         self.embedding.weight.requires_grad_(not c.freeze_embeddings)
-        self.char_cnn = (
-            CharCNN(c.char_vocab_size, c.char_embedding_dim, c.char_filters, c.char_kernel_size)
-            if c.char_vocab_size > 0
-            else None
-        )
-        rnn_in = c.embedding_dim + (self.char_cnn.out_dim if self.char_cnn else 0)
+        chars = c.char_vocab_size > 0
+        self.char_cnn = (CharCNN(c.char_vocab_size, c.char_embedding_dim, c.char_filters, c.char_kernel_size)
+                         if chars and c.char_encoder == "cnn" else None)
+        self.char_lstm = (CharLSTM(c.char_vocab_size, c.char_embedding_dim, c.char_filters)
+                          if chars and c.char_encoder == "lstm" else None)
+        rnn_in = c.embedding_dim + (c.char_filters if chars else 0)
         rnn_cls = nn.LSTM if c.rnn == "lstm" else nn.GRU
         self.rnn = rnn_cls(
             rnn_in,
@@ -249,10 +309,11 @@ class Tagger(nn.Module):
             drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
             words = words.masked_fill(drop & (words != PAD_ID), UNK_ID)
         x = self.embedding(words)  # (B, T, E)
-        if self.char_cnn is not None:
+        encoder = self.char_cnn if self.char_cnn is not None else self.char_lstm
+        if encoder is not None:
             if chars is None:
-                raise ValueError("this tagger has a char-CNN: pass chars (B, T, W)")
-            x = torch.cat([x, self.char_cnn(chars)], dim=-1)
+                raise ValueError(f"this tagger has a char-{self.config.char_encoder.upper()}: pass chars (B, T, W)")
+            x = torch.cat([x, encoder(chars)], dim=-1)
         if self.config.flipped:
             out = run_flipped(self.rnn, self.dropout(x), lengths)  # type: ignore[arg-type]
         else:

@@ -21,7 +21,7 @@ from seqtag.batching import BucketBatchSampler, collate
 from seqtag.config import TrainConfig, split_overrides
 from seqtag.data import Sentence, subset, tags_of
 from seqtag.losses import sequence_loss
-from seqtag.metrics import evaluate
+from seqtag.metrics import evaluate, evaluate_joint
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import cpu_threads, resolve_device, seed_everything, transfer_options
 from seqtag.tagger import TrainedTagger
@@ -151,11 +151,13 @@ def _fit(
                 averaged.update_parameters(model)
             loss_sum += loss.detach().double() * batch.num_tokens  # num_tokens: CPU lengths, no sync
             tokens += batch.num_tokens
-        ev = evaluate(scored, dev_loader, tags, result.unknown_ids)
-        score = ev.accuracy
-        if aux is not None:  # joint tagging: the epoch is chosen by the mean of both tag sets' accuracies
-            history["dev_aux_accuracy"].append(evaluate(scored, dev_loader, aux, result.unknown_ids, aux=True).accuracy)
-            score = (ev.accuracy + history["dev_aux_accuracy"][-1]) / 2
+        if aux is None:
+            ev = evaluate(scored, dev_loader, tags, result.unknown_ids)
+            score = ev.accuracy
+        else:  # joint tagging (one encoder pass for both): the epoch is chosen by the mean of both accuracies
+            ev, ev_aux = evaluate_joint(scored, dev_loader, tags, aux, result.unknown_ids)
+            history["dev_aux_accuracy"].append(ev_aux.accuracy)
+            score = (ev.accuracy + ev_aux.accuracy) / 2
         for key, value in [("train_loss", float(loss_sum) / tokens), ("dev_loss", ev.loss),
                            ("dev_accuracy", ev.accuracy), ("seconds", time.perf_counter() - start)]:
             history[key].append(value)

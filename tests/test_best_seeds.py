@@ -163,9 +163,10 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert best_seeds.changed_option('--set lr_schedule="constant"') == ("lr_schedule", "constant")
     assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
-        "aux_tagset", "ema", "lr_schedule", "hidden_size"}
-    seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0))]
-    narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))  # device may differ
+        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads"}
+    seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
+    # device and threads may differ: where and how the same recipe ran
+    narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
     row = best_seeds.ablation_rows(seeds, {"narrow": narrow})[-1]
     assert row["name"] == "narrow" and row["gain"]["xpos"]["test"] == pytest.approx(0.002)
     with pytest.raises(ValueError, match="not a --set"):
@@ -179,3 +180,74 @@ def test_train_threads_come_from_the_run_not_from_the_saving_process() -> None:
     assert best_seeds.train_threads({**run, "train_threads": 3}) == 3
     assert best_seeds.train_threads(_run(0, 0.96, 0.955, 20.0, num_threads=2)) == 2
     assert best_seeds.train_threads(_run(0, 0.96, 0.955, 20.0, device="cuda")) is None
+
+
+def test_an_option_a_run_file_does_not_name_counts_as_its_default() -> None:
+    old = _run(0, 0.961, 0.956, 30.0)  # written before char_encoder and num_threads were options of the preset
+    new = _run(0, 0.962, 0.957, 18.0, char_encoder="lstm", num_threads=2)
+    assert best_seeds.full_options(old["options"])["char_encoder"] == "cnn"
+    assert best_seeds.option_difference(old, new) == {"char_encoder": ("lstm", "cnn")}  # threads: free
+    assert best_seeds.option_difference(old, new, free=("seed",)) == {"char_encoder": ("lstm", "cnn"), "num_threads": (2, 1)}
+    seeds = [best_seeds.seed_row(new)]
+    row = best_seeds.ablation_rows(seeds, {"char_cnn": best_seeds.seed_row(old)})[-1]
+    assert row["name"] == "char_cnn" and row["gain"]["upos"]["test"] == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="char_encoder"):  # the same old run as a one_thread row: two changes
+        best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(old)})
+
+
+def test_the_one_thread_row_must_differ_in_threads_though_threads_are_free_elsewhere() -> None:
+    seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 18.0, num_threads=2))]
+    row = best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(_run(0, 0.959, 0.955, 30.0))})[-1]
+    assert row["gain"]["train_minutes"] == pytest.approx(-12.0)  # same CPU: the threads are the change
+    elsewhere = _run(0, 0.959, 0.955, 30.0)
+    elsewhere["machine"]["cpu"] = "Another CPU"
+    row = best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(elsewhere)})[-1]
+    assert row["gain"]["train_minutes"] is None and row["cpu"] == "Another CPU" and row["train_threads"] == 1
+    assert row["gain"]["upos"]["test"] == pytest.approx(0.001)  # accuracy compares anywhere
+    no_ema = best_seeds.ablation_rows(seeds, {"no_ema": best_seeds.seed_row(_run(0, 0.96, 0.955, 15.0, ema=0))})[-1]
+    assert no_ema["gain"]["train_minutes"] is None  # 1 thread against the preset's 2: minutes not compared
+    with pytest.raises(ValueError, match="only num_threads=1"):  # 2 threads is not the 1-thread row
+        best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(_run(0, 0.959, 0.955, 17.0, num_threads=2))})
+
+
+def test_kept_rows_stay_against_the_run_they_were_measured_against() -> None:
+    old = _run(0, 0.961, 0.956, 30.0, command="old")
+    previous = {"rows": best_seeds.ablation_rows([best_seeds.seed_row(old)],
+                                                 {"no_ema": best_seeds.seed_row(_run(0, 0.9615, 0.9555, 31.0, "o", ema=0))})}
+    seeds = [best_seeds.seed_row(_run(0, 0.963, 0.957, 18.0, "new", num_threads=2))]
+    rows = best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(old)}, kept=(previous, "prev.json"))
+    assert [r["name"] for r in rows] == ["preset", "preset_mean", "one_thread", "no_ema"]
+    no_ema = rows[-1]
+    assert no_ema["against"] == "one_thread" and no_ema["kept_from"] == "prev.json"
+    assert no_ema["gain"]["upos"]["test"] == pytest.approx(0.961 - 0.9615)  # against the old run, as measured
+    with pytest.raises(ValueError, match="no row here: add that run file"):
+        best_seeds.ablation_rows(seeds, {}, kept=(previous, "prev.json"))
+    other = best_seeds.seed_row(old)
+    other["upos"] = {**other["upos"], "test": 0.5}
+    with pytest.raises(ValueError, match="not the same run"):
+        best_seeds.ablation_rows(seeds, {"one_thread": other}, kept=(previous, "prev.json"))
+    with pytest.raises(ValueError, match="no 'preset' row"):
+        best_seeds.kept_rows({"rows": []}, rows, "x.json")
+
+
+def _on(run: dict, cpu: str) -> dict:
+    run["machine"]["cpu"] = cpu
+    return run
+
+
+def test_a_direction_run_elsewhere_compares_its_minutes_with_the_recipe_run_there() -> None:
+    seeds = [best_seeds.seed_row(_on(_run(0, 0.961, 0.956, 30.0), "Intel"))]
+    timing = [best_seeds.seed_row(_on(_run(0, 0.960, 0.955, 31.0, "again", num_threads=2), "AMD"))]
+    ablations = {"char_lstm": best_seeds.seed_row(_on(_run(0, 0.960, 0.957, 34.0, char_encoder="lstm", num_threads=2), "AMD")),
+                 "no_ema": best_seeds.seed_row(_on(_run(0, 0.962, 0.955, 29.0, ema=0), "Intel")),
+                 "hidden_192": best_seeds.seed_row(_on(_run(0, 0.96, 0.955, 20.0, hidden_size=192), "Other"))}
+    rows = {r["name"]: r for r in best_seeds.ablation_rows(seeds, ablations, timing=timing)}
+    assert list(rows) == ["preset", "preset_mean", "preset_on_1", "no_ema", "hidden_192", "char_lstm"]
+    assert rows["preset_on_1"]["cpu"] == "AMD" and "gain" not in rows["preset_on_1"]
+    assert rows["char_lstm"]["gain"]["train_minutes"] == pytest.approx(31.0 - 34.0)
+    assert rows["char_lstm"]["minutes_against"] == "preset_on_1"
+    assert rows["char_lstm"]["gain"]["upos"]["test"] == pytest.approx(0.961 - 0.960)  # accuracy: against seed 0
+    assert rows["no_ema"]["gain"]["train_minutes"] == pytest.approx(1.0) and rows["no_ema"]["minutes_against"] == "preset"
+    assert rows["hidden_192"]["gain"]["train_minutes"] is None and "minutes_against" not in rows["hidden_192"]
+    with pytest.raises(ValueError, match="not the preset's recipe"):
+        best_seeds.ablation_rows(seeds, {}, timing=[best_seeds.seed_row(_run(0, 0.96, 0.955, 31.0, ema=0))])

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from seqtag.batching import BucketBatchSampler, TaggingDataset, collate
 from seqtag.losses import sequence_loss
-from seqtag.metrics import evaluate, hardest_tags, top_confusions
+from seqtag.metrics import evaluate, evaluate_joint, hardest_tags, top_confusions
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.vocab import UNK_ID, Vocab
 
@@ -131,3 +131,45 @@ def test_top_confusions_and_hardest_tags() -> None:
         top_confusions(confusion, ["A", "B"])
     per_tag = {"A": {"f1": 0.5, "support": 60}, "B": {"f1": 0.1, "support": 10}, "C": {"f1": 0.9, "support": 99}}
     assert [r["tag"] for r in hardest_tags(per_tag, min_support=50)] == ["A", "C"]
+
+
+# ---------------------------------------------------------------- both output layers in one pass
+
+COARSE = Vocab(["W", "P"], unk=False)  # a second tag set: word or punctuation
+
+
+def joint_loader(n: int, batch_size: int) -> DataLoader:
+    sents, tags = corpus(n, seed=7)
+    coarse = [["P" if w == "." else "W" for w in s] for s in sents]
+    ds = TaggingDataset(sents, tags, WORDS, TAGS)
+    for item, other in zip(ds.items, TaggingDataset(sents, coarse, WORDS, COARSE).items, strict=True):
+        item["aux_tags"] = other["tags"]  # as TrainedTagger.dataset joins a second tag set
+    return DataLoader(ds, batch_sampler=BucketBatchSampler(ds.lengths, batch_size, shuffle=False), collate_fn=collate)
+
+
+def joint_model() -> Tagger:
+    torch.manual_seed(0)
+    return Tagger(TaggerConfig(len(WORDS), len(TAGS), embedding_dim=8, hidden_size=8, aux_num_tags=len(COARSE))).eval()
+
+
+def test_evaluate_joint_is_both_evaluations_from_one_encoder_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, data = joint_model(), joint_loader(30, 7)
+    first, second = evaluate(m, data, TAGS), evaluate(m, data, COARSE, aux=True)
+    encoder = count_calls(m, "features", monkeypatch)
+    both = evaluate_joint(m, data, TAGS, COARSE)
+    assert len(encoder) == len(data) == 5  # one encoder pass per batch, not one per output layer
+    for one, joint in zip((first, second), both, strict=True):
+        assert joint.predictions == one.predictions
+        assert (joint.correct, joint.tokens, joint.oov_tokens, joint.labels) == (one.correct, one.tokens, one.oov_tokens, one.labels)
+        assert torch.equal(joint.confusion, one.confusion)
+        assert joint.loss == pytest.approx(one.loss, rel=1e-6)
+    assert both[1].labels == ["W", "P"] and both[0].labels == TAGS.itos[1:]
+
+
+def test_evaluate_joint_checks_its_inputs() -> None:
+    with pytest.raises(ValueError, match="second output layer"):
+        evaluate_joint(model(), loader(3, 2), TAGS, COARSE)
+    with pytest.raises(ValueError, match="aux_tags"):  # batches without the second tag set
+        evaluate_joint(joint_model(), loader(3, 2), TAGS, COARSE)
+    with pytest.raises(ValueError, match="num_tags"):
+        evaluate_joint(joint_model(), joint_loader(3, 2), TAGS, Vocab(["W", "P", "X"], unk=False))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from seqtag.batching import TaggingDataset, collate, encode_chars
-from seqtag.models import CharCNN, Tagger, TaggerConfig, run_packed
+from seqtag.models import CharCNN, CharLSTM, Tagger, TaggerConfig, run_packed
 from seqtag.vocab import PAD_ID, Vocab
 
 V, C = 20, 5
@@ -40,6 +40,8 @@ def _model(**kw: object) -> Tagger:
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"rnn_dropout": -0.1}, r"rnn_dropout must be in \[0, 1\)"),
         ({"vocab_size": 1}, "vocab_size and num_tags must count <pad>"),
+        ({"char_encoder": "gru"}, "char_encoder must be 'cnn' or 'lstm'"),
+        ({"char_encoder": "lstm", "char_filters": 7}, "make it even, got 7"),
     ],
 )
 def test_config_rejects_bad_values(kw: dict[str, object], message: str) -> None:
@@ -208,6 +210,47 @@ def test_tagger_with_chars_needs_chars_and_widens_the_rnn_input() -> None:
     chars = _chars_of([["ab", "c", "d"], ["ef", "g"]], CHARS)
     out = model(words, lengths, chars)
     assert out.shape == (2, 3, C)
+
+
+# ---------------------------------------------------------------- char-LSTM
+
+
+@pytest.mark.parametrize("deduplicate", [True, False])
+def test_charlstm_is_a_bilstm_over_each_words_own_characters(deduplicate: bool) -> None:
+    torch.manual_seed(0)
+    enc = CharLSTM(len(CHARS), 6, 8).eval()
+    sentences = [["the", "cat", "sat"], ["Extraordinarily", "long", "words", "cat"], ["a"]]
+    feats = enc.encode(_chars_of(sentences, CHARS), deduplicate=deduplicate)
+    assert feats.shape == (3, 4, 8) and enc.out_dim == 8
+    for b, sent in enumerate(sentences):
+        for t, word in enumerate(sent):  # the word alone, no padding: a plain nn.LSTM reads it
+            x = enc.embedding(torch.tensor([CHARS.encode(list(word))]))  # (1, L, 6)
+            out, _ = enc.rnn(x)  # (1, L, 8)
+            expected = torch.cat([out[0, -1, :4], out[0, 0, 4:]])  # left-to-right's last, right-to-left's first
+            torch.testing.assert_close(feats[b, t], expected, rtol=0, atol=1e-6)
+        assert torch.all(feats[b, len(sent):] == 0)  # sentence padding: zeros
+
+
+def test_charlstm_rejects_an_odd_width_and_bad_chars() -> None:
+    with pytest.raises(ValueError, match="even number >= 2, got 5"):
+        CharLSTM(10, 4, 5)
+    with pytest.raises(ValueError, match=r"must be \(B, T, W\)"):
+        CharLSTM(10, 4, 6)(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="integer ids"):
+        CharLSTM(10, 4, 6)(torch.zeros(1, 2, 3))
+
+
+def test_tagger_with_a_charlstm_widens_the_rnn_input_and_learns_through_it() -> None:
+    model = _model(char_vocab_size=len(CHARS), char_filters=6, char_encoder="lstm").train()
+    assert model.char_lstm is not None and model.char_cnn is None and model.rnn.input_size == 8 + 6
+    words, lengths = _batch([3, 2])
+    with pytest.raises(ValueError, match="has a char-LSTM: pass chars"):
+        model(words, lengths)
+    out = model(words, lengths, _chars_of([["ab", "c", "d"], ["ef", "g"]], CHARS))
+    assert out.shape == (2, 3, C)
+    out.sum().backward()
+    grads = [p.grad for p in model.char_lstm.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
 def test_tagger_with_chars_predictions_do_not_depend_on_batch_mates() -> None:

@@ -47,6 +47,24 @@ def test_joint_loss_is_the_sum_of_both_heads_from_one_encoder_pass(joint: Traine
     assert len(calls) == 1  # flipped=False here: the RNN module itself ran once for both heads
 
 
+def test_each_epochs_dev_evaluation_reads_the_encoder_once_for_both_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqtag.models import Tagger
+
+    passes: list[bool] = []
+    features = Tagger.features
+
+    def counted(self: Tagger, *args: object, **kwargs: object) -> torch.Tensor:
+        passes.append(self.training)
+        return features(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Tagger, "features", counted)
+    dev = DEV[:40]
+    tagger = fit(TRAIN[:60], dev, quick(epochs=2, aux_tagset="xpos", eval_batch_size=16), SMALL, progress=False)
+    dev_batches = math.ceil(len(dev) / 16)
+    assert passes.count(False) == 2 * dev_batches  # 2 epochs, one pass per dev batch (not one per head)
+    assert len(tagger.history["dev_aux_accuracy"]) == 2
+
+
 def test_joint_checkpoint_round_trip(joint: TrainedTagger, tmp_path: Path) -> None:
     loaded = TrainedTagger.load(joint.save(tmp_path / "joint.pt"))
     assert loaded.aux_tagset == "xpos" and loaded.aux_tags is not None

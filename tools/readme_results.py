@@ -192,25 +192,35 @@ def best_ablation_rows(files: dict[str, dict]) -> list[str]:
         gain = (row.get("gain") or {}).get(tagset, {}).get(split)
         return pct(row[tagset][split]) + (f" ({100 * gain:+.2f})" if gain is not None else "")
 
+    against = sorted({r["against"] for r in d["rows"] if r.get("against")})
+    kept = ("; a row marked *vs X* was measured earlier against row X's run (the preset before its last change) "
+            "and is kept as it was: its brackets are X's number minus the row's" if against else "")
     out = ["Ablation of `--preset best` (`best_ablation.json`; each direction is the preset with one option changed, "
            "one run on the preset's seed; in brackets the preset's number minus the row's, in points and minutes: "
-           "positive accuracy means the preset's own setting is better; minutes depend on the load, which each row "
-           "records):", "",
-           "| row | UPOS test | UPOS dev | XPOS test | XPOS dev | training time | load when saved | command or change |",
+           "positive accuracy means the preset's own setting is better; minutes depend on the CPU, the torch threads "
+           "and the load, which each row records, and are compared only between runs on the same CPU with the same "
+           f"threads: against the preset's seed-0 run, or against the run of the preset the bracket names{kept}):", "",
+           "| row | UPOS test | UPOS dev | XPOS test | XPOS dev | training time | where (CPU, torch threads, load when saved) | command or change |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in d["rows"]:
         if "speedup" in r:
             continue
         gain = (r.get("gain") or {}).get("train_minutes")
-        minutes_ = f"{r['train_minutes']:.1f} min" + (f" ({gain:+.1f})" if gain is not None else "")
+        clock = f" against {r['minutes_against']}" if r.get("minutes_against", "preset") != "preset" else ""
+        minutes_ = f"{r['train_minutes']:.1f} min" + (f" ({gain:+.1f}{clock})" if gain is not None else
+                                                       " (not compared: no run of the preset on that CPU and threads)"
+                                                       if "gain" in r else "")
         command = r["command"] if isinstance(r["command"], str) else f"{len(r['command'])} runs, one per seed"
         command = command.replace(" --device cpu", "").split(" --json")[0]
         if r.get("change"):  # a direction: the option it changes (the command it ran as is in the file)
             command = f"--preset best {r['change']}"
+        versus = f" *vs {r['against']}*" if r.get("against") else ""
         load = r.get("load_average") or ((r.get("machine") or {}).get("load_average"))
         load_ = f"{load[0]:.1f}" if load else "see each seed"
+        if r.get("cpu"):  # rows written before the CPU and threads were recorded show the load alone
+            load_ = f"{r['cpu']}, {r.get('train_threads') or '?'} thread(s), load {load_}"
         out.append(f"| {r['what']} | {cell(r, 'upos', 'test')} | {cell(r, 'upos', 'dev')} | {cell(r, 'xpos', 'test')} "
-                   f"| {cell(r, 'xpos', 'dev')} | {minutes_} | {load_} | `{command}` |")
+                   f"| {cell(r, 'xpos', 'dev')} | {minutes_} | {load_} | `{command}`{versus} |")
     for r in d["rows"]:
         if "speedup" in r:
             spread = (f" (rounds: {times(r['speedup_min'])} to {times(r['speedup_max'])})"

@@ -11,8 +11,11 @@ run files and writes two results files (:func:`seqtag.io.save_results`, with the
   those numbers; and an **ensemble** of the seeds' checkpoints (softmax probabilities averaged per
   output layer), with the seconds it took to tag test;
 - ``book/results/best_ablation.json``: one row per direction (the preset on seed 0 and its seed
-  mean, then the preset with one option switched off, each against the preset's seed 0), with the
-  accuracy differences, the training minutes, and the command that made each row.
+  mean, then the preset with one option changed, each against the preset's seed 0), with the
+  accuracy differences, the training minutes, and the command that made each row. With ``--keep``,
+  the rows of an earlier ablation file stay as they were measured, each marked with the row it was
+  measured against (the earlier preset's run, which must be a row here): a preset that changed
+  since keeps the evidence for its older choices without retraining every row.
 
 Example (the checkpoints are not part of the results: too large, and rebuilt by the commands)::
 
@@ -39,8 +42,8 @@ from seqtag.experiments.best import parse_set
 from seqtag.io import load_json, save_results
 from seqtag.options import ArgumentParser
 
-__all__ = ["TARGETS", "ABLATIONS", "changed_option", "option_difference", "train_threads", "seed_row", "summarise",
-           "targets", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
+__all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_difference", "train_threads", "seed_row", "summarise",
+           "targets", "kept_rows", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
 
 #: Issue 14's targets: mean test accuracy over the seeds per tag set, training minutes per model.
 TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
@@ -52,10 +55,15 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "no_ema": ("minus EMA of the weights", "--set ema=0"),
     "no_cosine": ("minus cosine schedule (constant learning rate)", '--set lr_schedule="constant"'),
     "narrow": ("a narrower BiLSTM: hidden 128 per direction instead of 256", "--set hidden_size=128"),
+    "hidden_192": ("a narrower BiLSTM: hidden 192 per direction instead of 256", "--set hidden_size=192"),
+    "char_lstm": ("a character BiLSTM (25 states per direction) instead of the char-CNN", '--set char_encoder="lstm"'),
+    "char_cnn": ("the char-CNN instead of the character BiLSTM", '--set char_encoder="cnn"'),
+    "one_thread": ("the same training on 1 torch thread instead of 2", "--set num_threads=1"),
 }
 TAGSETS = ("upos", "xpos")
-#: Options that may differ between runs of the same recipe.
-FREE_OPTIONS = ("seed", "device")
+#: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
+#: it trains (the threads change the float rounding and the minutes, which each row records).
+FREE_OPTIONS = ("seed", "device", "num_threads")
 
 
 def changed_option(change: str) -> tuple[str, Any]:
@@ -69,11 +77,24 @@ def changed_option(change: str) -> tuple[str, Any]:
         raise ValueError(f"not a --set NAME=JSON change: {change!r}") from None
 
 
-def option_difference(run: dict[str, Any], ref: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """``{option: (ref's value, run's value)}`` for each option the two runs set differently
-    (:data:`FREE_OPTIONS` aside)."""
-    a, b = ref.get("options") or {}, run.get("options") or {}
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in FREE_OPTIONS and a.get(k) != b.get(k)}
+def full_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's options with every option it does not name at its default (that of
+    :class:`~seqtag.models.TaggerConfig` or :class:`~seqtag.config.TrainConfig`, which is what
+    training used): a run file written before an option existed reads as if it had set the default."""
+    from dataclasses import MISSING, fields
+
+    from seqtag.config import TrainConfig
+    from seqtag.models import TaggerConfig
+
+    defaults = {f.name: f.default for cls in (TaggerConfig, TrainConfig) for f in fields(cls) if f.default is not MISSING}
+    return {**defaults, **options}
+
+
+def option_difference(run: dict[str, Any], ref: dict[str, Any], free: Sequence[str] = FREE_OPTIONS) -> dict[str, tuple[Any, Any]]:
+    """``{option: (ref's value, run's value)}`` for each option the two runs set differently, an
+    option a run does not name counting as its default (:func:`full_options`); ``free`` aside."""
+    a, b = full_options(ref.get("options") or {}), full_options(run.get("options") or {})
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)}
 
 
 # ------------------------------------------------------------------------------------- one run
@@ -176,8 +197,45 @@ def _numbers(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """The direction rows of a previous ablation file (``previous``, read from ``source``), kept as
+    they were measured, each marked ``"against"``: the row of ``rows`` that is the run they were
+    compared with (the previous file's ``preset`` row: the same command and numbers).
+
+    A row whose name ``rows`` already has is not kept (it was measured anew).
+
+    Raises:
+        ValueError: the file has no ``preset`` row, or no row of ``rows`` is that run (the message
+            says which run to add as an ``--ablation`` row).
+    """
+    prev = next((r for r in previous.get("rows") or [] if r.get("name") == "preset"), None)
+    if prev is None:
+        raise ValueError(f"{source}: no 'preset' row: not an ablation file of seqtag.experiments.best_seeds")
+    link = next((r for r in rows if r.get("command") == prev.get("command")), None)
+    if link is None:
+        raise ValueError(f"{source}: its rows were compared with the run `{prev.get('command')}`, which is no row here: "
+                         "add that run file as an --ablation row (one_thread or char_cnn, whichever it differs in)")
+    for tagset in TAGSETS:
+        if tagset in prev and (tagset not in link or any(prev[tagset][k] != link[tagset][k] for k in ("dev", "test"))):
+            raise ValueError(f"{source}: its preset row's {tagset} accuracies differ from row {link['name']!r}'s, "
+                             "though the commands are the same: not the same run")
+    have = {r["name"] for r in rows}
+    against = {} if link["name"] == "preset" else {"against": link["name"]}  # the preset's own run: no mark
+    return [{**r, **against, "kept_from": source} for r in previous.get("rows") or []
+            if "change" in r and r["name"] not in have]
+
+
+def _where(run: dict[str, Any], load: bool = True) -> dict[str, Any]:
+    """Where a row's minutes were measured: ``{"cpu", "train_threads", "load_average"}`` from its
+    run (``load=False``: without the load, which differs from run to run, to compare two runs)."""
+    machine = run.get("machine") or {}
+    where = {"cpu": machine.get("cpu"), "train_threads": run.get("train_threads")}
+    return {**where, "load_average": machine.get("load_average")} if load else where
+
+
 def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str, Any]],
-                  flipped: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                  flipped: dict[str, Any] | None = None, kept: tuple[dict[str, Any], str] | None = None,
+                  timing: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """The ablation table: the preset (seed 0, and the seed mean), then one row per direction (the
     preset with one option changed).
 
@@ -186,10 +244,18 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             is what every direction is compared with (same seed).
         ablations: ``{name: seed_row(run)}`` for names of :data:`ABLATIONS`.
         flipped: an optional stored speed row (see :func:`flipped_speed`), appended as it is.
+        kept: ``(previous ablation payload, its file name)``: that file's direction rows, kept as
+            measured against their own preset run (:func:`kept_rows`), follow the new rows.
+        timing: :func:`seed_row` of runs of the preset's own recipe on other CPUs or threads (rows
+            ``preset_on_1``, ``preset_on_2``...): a direction run there has its minutes compared with them.
 
     Each direction's ``gain`` is the preset's number minus the direction's: what the preset's own
     setting buys over the row's (positive: the preset's choice is better), in accuracy points
-    (fractions) and minutes.
+    (fractions) and minutes. Minutes are compared only between runs on the same CPU model with the
+    same torch threads, threads aside in the row that changes them (each row records its ``cpu``,
+    ``train_threads`` and load): with the preset's seed-0 run, else with the first seed or
+    ``timing`` run of the recipe that ran like the row (named in ``minutes_against``), else the
+    minutes' gain is ``None``.
     """
     if not seeds:
         raise ValueError("no seed runs: the ablation compares with the preset's seed 0")
@@ -199,11 +265,23 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
     ref = next((r for r in seeds if r["seed"] == 0), seeds[0])
     summary = summarise(seeds)
     rows = [{"name": "preset", "what": f"--preset best, seed {ref['seed']}", "seed": ref["seed"],
-             "command": ref["command"], **_numbers(ref), "load_average": (ref.get("machine") or {}).get("load_average")}]
+             "command": ref["command"], **_numbers(ref), **_where(ref)}]
     mean: dict[str, Any] = {t: {k: summary[t][k]["mean"] for k in ("dev", "test")} for t in TAGSETS if t in summary}
     rows.append({"name": "preset_mean", "what": f"--preset best, mean of {len(seeds)} seeds", "seeds": summary["seeds"],
                  "command": [r["command"] for r in seeds], **mean,
                  "train_minutes": summary["train_minutes"]["mean"]})
+    # the recipe's runs, each with where it ran: the time references of the directions
+    clocks = [("preset", ref)] + [(f"seed_{r['seed']}", r) for r in seeds if r is not ref]
+    for i, run in enumerate(timing, 1):
+        diff = option_difference(run, ref)
+        if diff:
+            raise ValueError(f"timing run {run.get('file') or i}: not the preset's recipe, its options differ in {diff} "
+                             "(option: (preset's, run's)); a direction is an --ablation row")
+        name = f"preset_on_{i}"
+        rows.append({"name": name, "what": f"--preset best, seed {run['seed']}, again on {_where(run)['cpu']} with "
+                     f"{run['train_threads']} thread(s): the time reference of the rows run there", "seed": run["seed"],
+                     "command": run["command"], **_numbers(run), **_where(run)})
+        clocks.append((name, run))
     for name in ABLATIONS:
         if name not in ablations:
             continue
@@ -212,16 +290,26 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             raise ValueError(f"ablation {name}: seed {run['seed']}, but the preset row is seed {ref['seed']}: "
                              "compare runs of the same seed")
         option, value = changed_option(ABLATIONS[name][1])
-        diff = option_difference(run, ref)
+        diff = option_difference(run, ref, [k for k in FREE_OPTIONS if k != option])
         if set(diff) != {option} or diff[option][1] != value:
             raise ValueError(f"ablation {name} ({run.get('file') or 'run'}): expected the preset with only {option}="
                              f"{json.dumps(value)}, but its options differ in {diff or 'nothing'} (option: (preset's, row's))")
         gain: dict[str, Any] = {t: {k: ref[t][k] - run[t][k] for k in ("dev", "test")}
                                 for t in TAGSETS if t in run and t in ref}
-        gain["train_minutes"] = ref["train_minutes"] - run["train_minutes"]
+        # minutes compare only on the same CPU model with the same threads (unless threads are the change)
+        here = _where(run, False)
+
+        def comparable(c: dict[str, Any], here: dict[str, Any] = here, threads: bool = option == "num_threads") -> bool:
+            there = _where(c, False)  # a threads row needs the recipe on other threads; any other row, the same
+            return there["cpu"] == here["cpu"] and (there["train_threads"] != here["train_threads"]) == threads
+
+        clock = next(((n, c) for n, c in clocks if comparable(c)), None)
+        gain["train_minutes"] = clock[1]["train_minutes"] - run["train_minutes"] if clock is not None else None
         rows.append({"name": name, "what": ABLATIONS[name][0], "change": ABLATIONS[name][1], "seed": run["seed"],
                      "command": run["command"], **_numbers(run), "gain": gain,
-                     "load_average": (run.get("machine") or {}).get("load_average")})
+                     **({"minutes_against": clock[0]} if clock is not None else {}), **_where(run)})
+    if kept is not None:
+        rows += kept_rows(kept[0], rows, kept[1])
     if flipped is not None:
         rows.append(flipped)
     return rows
@@ -339,6 +427,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--ablation", action="append", default=[], metavar="NAME=FILE",
                     help=f"a run of the preset with one option changed, same seed as the preset's first row; "
                          f"NAME one of {', '.join(ABLATIONS)} (repeat the option for each row)")
+    ap.add_argument("--keep", default=None, metavar="FILE",
+                    help="a previous ablation file (e.g. book/results/best_ablation.json): its direction rows are kept "
+                         "as measured, against that file's preset run, which must be one of the --ablation rows here")
+    ap.add_argument("--timing", action="append", default=[], metavar="FILE",
+                    help="a run of the preset's own recipe on another CPU or with other threads (repeat for each): "
+                         "the directions run there compare their minutes with it")
     ap.add_argument("--checkpoints", nargs="+", default=[], metavar="FILE",
                     help="the seeds' checkpoints (--checkpoint of each run): their ensemble is scored on dev and test")
     ap.add_argument("--keep-ensemble", action="store_true",
@@ -393,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ablations = {name: seed_row(load_json(file), file) for name, file in pairs}
     bench = Path(args.bench)
     flipped = flipped_speed(load_json(bench), bench.stem) if bench.is_file() else None
-    rows = ablation_rows(seeds, ablations, flipped)
+    same = args.keep and Path(args.keep).resolve() == Path(args.ablation_json).resolve()
+    kept = (load_json(args.keep), Path(args.keep).name + (" (its version before this rewrite)" if same else "")) if args.keep else None
+    timing = [seed_row(load_json(f), rel(f)) for f in args.timing]
+    rows = ablation_rows(seeds, ablations, flipped, kept, timing)
     save_results(args.ablation_json, {"command": command, "preset": "best", "rows": rows,
                                       "gain": "the preset's number minus the row's (positive: the preset's own setting is better)"},
                  schedule=f"ablation of --preset best on seed {rows[0]['seed']}: each row one run of "
