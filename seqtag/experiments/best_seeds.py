@@ -233,6 +233,13 @@ def _where(run: dict[str, Any], load: bool = True) -> dict[str, Any]:
     return {**where, "load_average": machine.get("load_average")} if load else where
 
 
+def _same_clock(run: dict[str, Any], ref: dict[str, Any], threads_changed: bool) -> bool:
+    """Whether ``run``'s minutes compare with ``ref``'s: the same CPU model and the same torch threads,
+    or, for a row whose change is the threads (``threads_changed``), other threads."""
+    here, there = _where(run, False), _where(ref, False)
+    return here["cpu"] == there["cpu"] and (here["train_threads"] != there["train_threads"]) == threads_changed
+
+
 def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str, Any]],
                   flipped: dict[str, Any] | None = None, kept: tuple[dict[str, Any], str] | None = None,
                   timing: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
@@ -296,14 +303,7 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
                              f"{json.dumps(value)}, but its options differ in {diff or 'nothing'} (option: (preset's, row's))")
         gain: dict[str, Any] = {t: {k: ref[t][k] - run[t][k] for k in ("dev", "test")}
                                 for t in TAGSETS if t in run and t in ref}
-        # minutes compare only on the same CPU model with the same threads (unless threads are the change)
-        here = _where(run, False)
-
-        def comparable(c: dict[str, Any], here: dict[str, Any] = here, threads: bool = option == "num_threads") -> bool:
-            there = _where(c, False)  # a threads row needs the recipe on other threads; any other row, the same
-            return there["cpu"] == here["cpu"] and (there["train_threads"] != here["train_threads"]) == threads
-
-        clock = next(((n, c) for n, c in clocks if comparable(c)), None)
+        clock = next(((n, c) for n, c in clocks if _same_clock(run, c, threads_changed=option == "num_threads")), None)
         gain["train_minutes"] = clock[1]["train_minutes"] - run["train_minutes"] if clock is not None else None
         rows.append({"name": name, "what": ABLATIONS[name][0], "change": ABLATIONS[name][1], "seed": run["seed"],
                      "command": run["command"], **_numbers(run), "gain": gain,
