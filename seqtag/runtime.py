@@ -108,15 +108,27 @@ def cpu_threads(n: int | None) -> Iterator[None]:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    """The CPU's model name, with its x86 family and model numbers where ``/proc/cpuinfo`` gives them
+    (``"AMD EPYC (family 26, model 2)"``): cloud machines often report a bare brand (``"AMD EPYC"``)
+    that two CPU generations of very different speed share, and timings only compare on the same
+    chip. Without ``/proc/cpuinfo``: :func:`platform.processor`.
+    """
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown"
+    if fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def machine(device: str | torch.device | None = None) -> dict[str, Any]:

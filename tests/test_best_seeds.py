@@ -163,7 +163,7 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert best_seeds.changed_option('--set lr_schedule="constant"') == ("lr_schedule", "constant")
     assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
-        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads"}
+        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
@@ -230,6 +230,30 @@ def test_kept_rows_stay_against_the_run_they_were_measured_against() -> None:
         best_seeds.kept_rows({"rows": []}, rows, "x.json")
 
 
+def test_a_kept_row_keeps_its_minutes_compared_with_the_run_they_were_compared_with() -> None:
+    old = _on(_run(0, 0.961, 0.956, 30.0, "old"), "Intel")
+    there = _on(_run(0, 0.960, 0.955, 35.0, "there", num_threads=2), "AMD")
+    previous = {"rows": best_seeds.ablation_rows(
+        [best_seeds.seed_row(old)],
+        {"no_ema": best_seeds.seed_row(_on(_run(0, 0.9615, 0.9555, 31.0, "o", ema=0), "Intel")),
+         "char_lstm": best_seeds.seed_row(_on(_run(0, 0.960, 0.957, 34.0, "c", char_encoder="lstm", num_threads=2), "AMD"))},
+        timing=[best_seeds.seed_row(there)])}
+    assert {r["name"]: r.get("minutes_against") for r in previous["rows"]}["no_ema"] == "preset"
+    # the new preset ran on a third CPU; its old run is the one_thread row, the AMD run is timed again
+    seeds = [best_seeds.seed_row(_on(_run(0, 0.963, 0.957, 10.0, "new", num_threads=2), "Zen"))]
+    rows = {r["name"]: r for r in best_seeds.ablation_rows(
+        seeds, {"one_thread": best_seeds.seed_row(old)}, kept=(previous, "prev.json"), timing=[best_seeds.seed_row(there)])}
+    assert rows["no_ema"]["minutes_against"] == "one_thread"  # not the new preset row, which ran elsewhere
+    assert rows["char_lstm"]["minutes_against"] == "preset_on_1" and rows["preset_on_1"]["cpu"] == "AMD"
+    assert rows["no_ema"]["gain"]["train_minutes"] == pytest.approx(-1.0)  # as measured, unchanged
+    legacy = {"rows": [{k: v for k, v in r.items() if k != "minutes_against"} for r in previous["rows"]]}
+    rows = {r["name"]: r for r in best_seeds.ablation_rows(  # written before minutes_against: its preset's run
+        seeds, {"one_thread": best_seeds.seed_row(old)}, kept=(legacy, "prev.json"), timing=[best_seeds.seed_row(there)])}
+    assert rows["no_ema"]["minutes_against"] == "one_thread"
+    with pytest.raises(ValueError, match="add that run file as a --timing"):  # the AMD run is no row here
+        best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(old)}, kept=(previous, "prev.json"))
+
+
 def _on(run: dict, cpu: str) -> dict:
     run["machine"]["cpu"] = cpu
     return run
@@ -244,6 +268,9 @@ def test_a_direction_run_elsewhere_compares_its_minutes_with_the_recipe_run_ther
     rows = {r["name"]: r for r in best_seeds.ablation_rows(seeds, ablations, timing=timing)}
     assert list(rows) == ["preset", "preset_mean", "preset_on_1", "no_ema", "hidden_192", "char_lstm"]
     assert rows["preset_on_1"]["cpu"] == "AMD" and "gain" not in rows["preset_on_1"]
+    assert "the time reference of the rows run there" in rows["preset_on_1"]["what"]
+    again = best_seeds.ablation_rows(seeds, {}, timing=[best_seeds.seed_row(_on(_run(0, 0.962, 0.957, 30.5, "rerun"), "Intel"))])
+    assert "how far a rerun of seed 0 moves the numbers" in again[-1]["what"]  # same CPU and threads: a rerun
     assert rows["char_lstm"]["gain"]["train_minutes"] == pytest.approx(31.0 - 34.0)
     assert rows["char_lstm"]["minutes_against"] == "preset_on_1"
     assert rows["char_lstm"]["gain"]["upos"]["test"] == pytest.approx(0.961 - 0.960)  # accuracy: against seed 0

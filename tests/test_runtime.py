@@ -94,3 +94,7 @@ def test_cpu_name_reads_proc_cpuinfo(monkeypatch, tmp_path):
     real_open = builtins.open
     monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(fake if p == "/proc/cpuinfo" else p, *a, **k))
     assert cpu_name() == "Example CPU 9000 @ 1.00GHz"
+    # x86 family and model tell two chips sold under one brand apart (only the first CPU's block is read)
+    fake.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
+                    "model name\t: AMD EPYC\n\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 1\n")
+    assert cpu_name() == "AMD EPYC (family 26, model 2)"

@@ -48,7 +48,8 @@ __all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_dif
 #: Issue 14's targets: mean test accuracy over the seeds per tag set, training minutes per model.
 TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
 #: The ablation directions this module knows: ``name -> (what the row shows, the option changed)``.
-#: Most switch one of the preset's options off; ``narrow`` is the preset before its BiLSTM was widened.
+#: Most switch one of the preset's options off; ``narrow`` is the preset before its BiLSTM was widened;
+#: ``hidden_320`` and ``char_filters_100`` widen it further (tried for XPOS, not adopted).
 #: A row's run must differ from the preset's in exactly that option (checked from the run files).
 ABLATIONS: dict[str, tuple[str, str]] = {
     "no_joint": ("minus joint heads (UPOS only)", "--set aux_tagset=null"),
@@ -56,6 +57,8 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "no_cosine": ("minus cosine schedule (constant learning rate)", '--set lr_schedule="constant"'),
     "narrow": ("a narrower BiLSTM: hidden 128 per direction instead of 256", "--set hidden_size=128"),
     "hidden_192": ("a narrower BiLSTM: hidden 192 per direction instead of 256", "--set hidden_size=192"),
+    "hidden_320": ("a wider BiLSTM: hidden 320 per direction instead of 256", "--set hidden_size=320"),
+    "char_filters_100": ("a wider char-CNN: 100 filters instead of 50", "--set char_filters=100"),
     "char_lstm": ("a character BiLSTM (25 states per direction) instead of the char-CNN", '--set char_encoder="lstm"'),
     "char_cnn": ("the char-CNN instead of the character BiLSTM", '--set char_encoder="cnn"'),
     "one_thread": ("the same training on 1 torch thread instead of 2", "--set num_threads=1"),
@@ -221,8 +224,31 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
                              "though the commands are the same: not the same run")
     have = {r["name"] for r in rows}
     against = {} if link["name"] == "preset" else {"against": link["name"]}  # the preset's own run: no mark
-    return [{**r, **against, "kept_from": source} for r in previous.get("rows") or []
-            if "change" in r and r["name"] not in have]
+    kept = []
+    for r in previous.get("rows") or []:
+        if "change" not in r or r["name"] in have:
+            continue
+        row = {**r, **against, "kept_from": source}
+        if (r.get("gain") or {}).get("train_minutes") is not None:
+            # the run its minutes were compared with (rows written before minutes_against existed:
+            # that file's preset run), by its name here
+            row["minutes_against"] = _same_run_here(previous, r.get("minutes_against") or "preset", rows, source)
+        kept.append(row)
+    return kept
+
+
+def _same_run_here(previous: dict[str, Any], name: str, rows: Sequence[dict[str, Any]], source: str) -> str:
+    """The name, among ``rows``, of the run that row ``name`` of the ``previous`` file was (the same
+    command, accuracies and minutes): a kept row's minutes stay compared with the run they were."""
+    old = next((r for r in previous.get("rows") or [] if r.get("name") == name), None)
+    if old is None:
+        raise ValueError(f"{source}: a row's minutes were compared with row {name!r}, which that file lacks")
+    same = ("command", "train_minutes", *(t for t in TAGSETS if t in old))
+    here = next((r for r in rows if all(r.get(k) == old.get(k) for k in same)), None)
+    if here is None:
+        raise ValueError(f"{source}: a row's minutes were compared with the run `{old.get('command')}` (its row {name!r}), "
+                         "which is no row here: add that run file as a --timing or --ablation row")
+    return str(here["name"])
 
 
 def _where(run: dict[str, Any], load: bool = True) -> dict[str, Any]:
@@ -285,8 +311,10 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             raise ValueError(f"timing run {run.get('file') or i}: not the preset's recipe, its options differ in {diff} "
                              "(option: (preset's, run's)); a direction is an --ablation row")
         name = f"preset_on_{i}"
-        rows.append({"name": name, "what": f"--preset best, seed {run['seed']}, again on {_where(run)['cpu']} with "
-                     f"{run['train_threads']} thread(s): the time reference of the rows run there", "seed": run["seed"],
+        what = (f"again on the same CPU with the same threads: how far a rerun of seed {run['seed']} moves the numbers"
+                if _same_clock(run, ref, threads_changed=False) else
+                f"again on {_where(run)['cpu']} with {run['train_threads']} thread(s): the time reference of the rows run there")
+        rows.append({"name": name, "what": f"--preset best, seed {run['seed']}, {what}", "seed": run["seed"],
                      "command": run["command"], **_numbers(run), **_where(run)})
         clocks.append((name, run))
     for name in ABLATIONS:
