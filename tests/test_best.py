@@ -68,6 +68,18 @@ def test_analyse_a_tiny_tagger() -> None:
     assert unknown_words(tagger)(["the", "Zorblax", "runs", "."]) == [False, True, False, False]
 
 
+def test_analyse_takes_an_evaluation_already_made_by_the_joint_pass() -> None:
+    xpos = {"DET": "DT", "NOUN": "NN", "VERB": "VBZ", "ADV": "RB", "PUNCT": "."}
+    joint = [Sentence(s.words, s.upos, [xpos[t] for t in s.upos], s.sent_id) for s in _corpus(36, 3)]
+    config = TrainConfig(epochs=2, batch_size=4, lr=1e-2, device="cpu", min_freq=1, patience=0, aux_tagset="xpos")
+    tagger = fit(joint[:30], joint[30:], config, {"embedding_dim": 8, "hidden_size": 8}, progress=False)
+    test = [Sentence(s.words, s.upos, [xpos[t] for t in s.upos], s.sent_id) for s in _corpus(6, 4)]
+    main, second = tagger.evaluate_joint(test)
+    assert analyse(tagger, test, evaluation=main) == analyse(tagger, test)
+    assert analyse(tagger, test, aux=True, evaluation=second) == analyse(tagger, test, aux=True)
+    assert analyse(tagger, test, aux=True)["tagset"] == "xpos"
+
+
 @pytest.mark.bad_input
 def test_set_reads_name_and_json_value_and_names_a_bad_item(capsys: pytest.CaptureFixture[str]) -> None:
     from seqtag.experiments.best import main, parse_set

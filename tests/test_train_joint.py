@@ -33,6 +33,30 @@ def test_joint_tagger_learns_both_tag_sets_and_reports_both(joint: TrainedTagger
     assert {t for p in xpos.predictions for t in p} <= {"DT", "JJ", "NN", "VBZ", "."}
 
 
+def test_evaluate_joint_gives_both_evaluations_from_one_encoder_pass(joint: TrainedTagger) -> None:
+    calls: list[str] = []
+    hook = joint.model.rnn.register_forward_hook(lambda *_: calls.append("encoder"))
+    try:
+        upos, xpos = joint.evaluate_joint(DEV, batch_size=4)
+        both = len(calls)
+        calls.clear()
+        joint.evaluate(DEV, batch_size=4)
+    finally:
+        hook.remove()
+    assert both == len(calls) > 0  # the encoder ran as often as for one tag set alone
+    assert (upos.accuracy, upos.predictions) == (joint.evaluate(DEV).accuracy, joint.evaluate(DEV).predictions)
+    separate = joint.evaluate(DEV, aux=True)
+    assert (xpos.accuracy, xpos.predictions, xpos.oov_tokens) == (separate.accuracy, separate.predictions, separate.oov_tokens)
+    assert torch.equal(xpos.confusion, separate.confusion)
+
+
+@pytest.mark.bad_input
+def test_evaluate_joint_needs_a_joint_tagger() -> None:
+    single = fit(TRAIN[:16], DEV[:4], quick(epochs=1), SMALL, progress=False)
+    with pytest.raises(ValueError, match="learns one tag set"):
+        single.evaluate_joint(DEV)
+
+
 def test_joint_loss_is_the_sum_of_both_heads_from_one_encoder_pass(joint: TrainedTagger) -> None:
     ds = joint.dataset([s.words for s in DEV[:6]], [s.upos for s in DEV[:6]], [s.xpos for s in DEV[:6]])
     batch = collate([ds[i] for i in range(len(ds))])

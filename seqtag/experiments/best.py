@@ -96,11 +96,15 @@ def error_examples(
 
 
 def analyse(
-    tagger: Any, test: Sequence[Sentence], k_confusions: int = 15, k_errors: int = 20, aux: bool = False
+    tagger: Any, test: Sequence[Sentence], k_confusions: int = 15, k_errors: int = 20, aux: bool = False,
+    evaluation: Any = None,
 ) -> dict[str, Any]:
     """Score ``tagger`` (a :class:`~seqtag.tagger.TrainedTagger`) on ``test`` and describe its errors.
 
     ``aux=True`` describes a jointly trained tagger's second tag set (``tagger.aux_tagset``) instead.
+    ``evaluation``: that tag set's :class:`~seqtag.metrics.Evaluation` on ``test`` when already
+    computed (:meth:`~seqtag.tagger.TrainedTagger.evaluate_joint` scores both in one pass);
+    ``None``: evaluate here.
 
     Returns a JSON-able dict: ``tagset``, ``test`` (:meth:`~seqtag.metrics.Evaluation.summary`:
     accuracy, OOV accuracy...), ``per_tag`` (precision, recall, F1, support), ``labels`` and
@@ -109,7 +113,7 @@ def analyse(
     """
     from seqtag.metrics import hardest_tags, top_confusions
 
-    ev = tagger.evaluate(test, aux=aux)
+    ev = tagger.evaluate(test, aux=aux) if evaluation is None else evaluation
     tagset = tagger.aux_tagset if aux else tagger.tagset
     per_tag = ev.per_tag()
     return {
@@ -153,6 +157,9 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
     if checkpoint is not None:
         tagger.save(checkpoint)
     with cpu_threads(config.num_threads):
+        joint = tagger.aux_tagset is not None  # both tag sets from one encoder pass per split
+        dev_ev, dev_aux = tagger.evaluate_joint(dev) if joint else (tagger.evaluate(dev), None)
+        test_ev, test_aux = tagger.evaluate_joint(test) if joint else (tagger.evaluate(test), None)
         payload = {
             "preset": "best",
             "options": options,
@@ -160,13 +167,13 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
             "train_threads": torch.get_num_threads(),  # what fit trained with (TrainConfig.num_threads)
             "epochs_run": len(tagger.history["dev_accuracy"]),
             "best_epoch": tagger.best_epoch,
-            "dev_accuracy": tagger.evaluate(dev).accuracy,  # after vocabulary expansion
+            "dev_accuracy": dev_ev.accuracy,  # after vocabulary expansion
             "parameters": tagger.model.num_parameters(),
             "history": tagger.history,
-            **analyse(tagger, test),
+            **analyse(tagger, test, evaluation=test_ev),
         }
-        if tagger.aux_tagset is not None:  # joint tagging: the second tag set, from the same model
-            payload["aux"] = {"dev_accuracy": tagger.evaluate(dev, aux=True).accuracy, **analyse(tagger, test, aux=True)}
+        if dev_aux is not None:  # joint tagging: the second tag set, from the same model
+            payload["aux"] = {"dev_accuracy": dev_aux.accuracy, **analyse(tagger, test, aux=True, evaluation=test_aux)}
     return tagger, payload
 
 
