@@ -245,7 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     # The saved model's own dev accuracy: after vocabulary expansion (--expand-vocab) it differs
     # from the best epoch's number in the history, which was measured before the expansion.
-    dev_ev, dev_aux = result.evaluate_joint(dev) if aux else (result.evaluate(dev), None)  # joint: one pass
+    dev_ev, dev_aux = result.evaluate_tagsets(dev)  # joint: both tag sets from one pass
     epochs_run, best = len(result.history["dev_accuracy"]), result.best_epoch
     print(f"dev accuracy {_accuracies(dev_ev.accuracy, dev_aux.accuracy if dev_aux else None, config.tagset, aux)} "
           f"({f'{config.tagset}, ' if aux is None else ''}best epoch {best} of {epochs_run}{', by their mean' if aux else ''}"
@@ -274,9 +274,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         numbers["aux"] = {"tagset": aux, "dev_accuracy": dev_aux.accuracy,
                           "dev_accuracy_best_epoch": result.history["dev_aux_accuracy"][best - 1]}
     if test is not None:  # scored once, after the epoch was chosen on dev (joint: both tag sets in one pass)
-        test_ev, test_aux = result.evaluate_joint(test) if aux else (result.evaluate(test), None)
+        test_ev, test_aux = result.evaluate_tagsets(test)
         for part, tagset, ev in [(numbers, config.tagset, test_ev), (numbers.get("aux"), aux, test_aux)]:
-            if ev is None or part is None:
+            if ev is None:  # one tag set: no second evaluation
                 continue
             part["test"] = ev.summary()
             print(f"test accuracy {f'{tagset} ' if aux else ''}{ev.accuracy:.4f} on {ev.tokens} tokens "

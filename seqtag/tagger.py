@@ -242,10 +242,8 @@ class TrainedTagger:
         if not aux:
             ds = self.dataset(words, tags_of(sentences, self.tagset))  # type: ignore[arg-type]
             return evaluate(self.model, self.loader(ds, batch_size), self.tags, self.unknown_ids)
-        if self.aux_tags is None or self.aux_tagset is None:
-            raise ValueError("this tagger learns one tag set: there is no second one to evaluate (aux=True)")
-        ds = self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
-        return evaluate(self.model, self.loader(ds, batch_size), self.aux_tags, self.unknown_ids, aux=True)
+        ds = self._joint_dataset(sentences, "there is no second one to evaluate (aux=True)")
+        return evaluate(self.model, self.loader(ds, batch_size), self.aux_tags, self.unknown_ids, aux=True)  # type: ignore[arg-type]
 
     def evaluate_joint(self, sentences: Sequence[Sentence], batch_size: int | None = None) -> tuple[Evaluation, Evaluation]:
         """Both tag sets of a jointly trained tagger, ``(main, second)``, from one encoder pass per
@@ -255,11 +253,22 @@ class TrainedTagger:
         Raises:
             ValueError: the tagger learns one tag set.
         """
+        ds = self._joint_dataset(sentences, "evaluate_joint needs a jointly trained one (use evaluate)")
+        return evaluate_joint(self.model, self.loader(ds, batch_size), self.tags, self.aux_tags, self.unknown_ids)  # type: ignore[arg-type]
+
+    def evaluate_tagsets(self, sentences: Sequence[Sentence], batch_size: int | None = None) -> tuple[Evaluation, Evaluation | None]:
+        """``(main, second)``: every tag set this tagger learns, in one pass: :meth:`evaluate_joint`
+        for a jointly trained tagger, else ``(evaluate(sentences), None)``."""
+        if self.aux_tags is None:
+            return self.evaluate(sentences, batch_size), None
+        return self.evaluate_joint(sentences, batch_size)
+
+    def _joint_dataset(self, sentences: Sequence[Sentence], why: str) -> TaggingDataset:
+        """``sentences`` labelled with both tag sets; ``ValueError`` (``why``) for a one-tag-set tagger."""
         if self.aux_tags is None or self.aux_tagset is None:
-            raise ValueError("this tagger learns one tag set: evaluate_joint needs a jointly trained one (use evaluate)")
+            raise ValueError(f"this tagger learns one tag set: {why}")
         words = [s.words for s in sentences]
-        ds = self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
-        return evaluate_joint(self.model, self.loader(ds, batch_size), self.tags, self.aux_tags, self.unknown_ids)
+        return self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
 
     def check_gold(self, sentences: Sequence[Sentence], source: str = "<sentences>", aux: bool = False) -> None:
         """Raise ``ValueError`` (``source:line: ...``, the sentence's line) at the first gold tag of

@@ -55,6 +55,14 @@ def test_evaluate_joint_needs_a_joint_tagger() -> None:
     single = fit(TRAIN[:16], DEV[:4], quick(epochs=1), SMALL, progress=False)
     with pytest.raises(ValueError, match="learns one tag set"):
         single.evaluate_joint(DEV)
+    main, second = single.evaluate_tagsets(DEV)  # every tag set it learns: one
+    assert second is None and main.predictions == single.evaluate(DEV).predictions
+
+
+def test_evaluate_tagsets_of_a_joint_tagger_is_its_joint_pass(joint: TrainedTagger) -> None:
+    main, second = joint.evaluate_tagsets(DEV)
+    together = joint.evaluate_joint(DEV)
+    assert second is not None and (main.predictions, second.predictions) == (together[0].predictions, together[1].predictions)
 
 
 def test_joint_loss_is_the_sum_of_both_heads_from_one_encoder_pass(joint: TrainedTagger) -> None:

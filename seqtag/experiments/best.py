@@ -103,7 +103,7 @@ def analyse(
 
     ``aux=True`` describes a jointly trained tagger's second tag set (``tagger.aux_tagset``) instead.
     ``evaluation``: that tag set's :class:`~seqtag.metrics.Evaluation` on ``test`` when already
-    computed (:meth:`~seqtag.tagger.TrainedTagger.evaluate_joint` scores both in one pass);
+    computed (:meth:`~seqtag.tagger.TrainedTagger.evaluate_tagsets` scores both in one pass);
     ``None``: evaluate here.
 
     Returns a JSON-able dict: ``tagset``, ``test`` (:meth:`~seqtag.metrics.Evaluation.summary`:
@@ -157,9 +157,8 @@ def run_best(tagset: str = "upos", seed: int = 0, device: str = "cpu", checkpoin
     if checkpoint is not None:
         tagger.save(checkpoint)
     with cpu_threads(config.num_threads):
-        joint = tagger.aux_tagset is not None  # both tag sets from one encoder pass per split
-        dev_ev, dev_aux = tagger.evaluate_joint(dev) if joint else (tagger.evaluate(dev), None)
-        test_ev, test_aux = tagger.evaluate_joint(test) if joint else (tagger.evaluate(test), None)
+        dev_ev, dev_aux = tagger.evaluate_tagsets(dev)  # joint: both tag sets from one encoder pass
+        test_ev, test_aux = tagger.evaluate_tagsets(test)
         payload = {
             "preset": "best",
             "options": options,
