@@ -104,8 +104,10 @@ def evaluate(
             against the batches' ``aux_tags``; ``tags`` is then the second tag set's vocabulary.
 
     One forward pass per batch gives both the loss and the decoded tags (argmax, or Viterbi on
-    the same emissions with a CRF). Every count stays on the model's device until the end, where
-    one transfer brings them back: no host-device synchronisation per batch.
+    the same emissions with a CRF; a joint tagger's two layers as it decodes them, together with
+    ``joint_decoding``: :meth:`~seqtag.models.Tagger.decode_heads`). Every count stays on the
+    model's device until the end, where one transfer brings them back: no host-device
+    synchronisation per batch.
     """
     scorer: Tagger | AuxHead = AuxHead(model) if aux else model
     return _evaluate(model, loader, [(scorer, tags, aux)], unknown_ids)[0]
@@ -142,12 +144,12 @@ class _Tally:
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         self.rows: list[Tensor] = []  # each batch's (B, T) predictions, flattened, still on the device
 
-    def add(self, scores: Tensor, batch: Batch, unknown: Tensor) -> None:
-        """Count one batch's ``(B, T, C)`` scores against its tags (its ``aux_tags`` for the second layer)."""
+    def add(self, scores: Tensor, pred: Tensor, batch: Batch, unknown: Tensor) -> None:
+        """Count one batch's ``(B, T, C)`` scores (for the loss) and ``(B, T)`` predicted ids
+        against its tags (its ``aux_tags`` for the second layer)."""
         if self.aux:
             batch = replace(batch, tags=batch.aux_tags)
         self.loss_sum += scores_loss(self.scorer, scores, batch, reduction="sum").double()
-        pred = self.scorer.decode(scores, batch.mask)  # (B, T)
         mask, gold, c = batch.mask, batch.tags, len(self.tags)
         assert gold is not None
         # pads add 0 at cell 0 (index_add_ has no data-dependent shape, unlike gold[mask])
@@ -204,14 +206,14 @@ def _evaluate(
         if any(t.aux for t in tallies) and batch.aux_tags is None:
             raise ValueError("evaluate(aux=True) needs batches with aux_tags: build the dataset with them")
         batch = batch.to(device, non_blocking=non_blocking)
-        if len(tallies) == 1:  # (B, T, C): the one forward pass
-            scores: list[Tensor] = [tallies[0].scorer(batch.words, batch.lengths, batch.chars)]
-        else:  # both layers over one encoder pass
+        if getattr(model, "aux_output", None) is None:  # one output layer (any model with forward and decode)
+            main = model(batch.words, batch.lengths, batch.chars)
+            scores, preds = [main], [model.decode(main, batch.mask)]
+        else:  # a joint tagger: both layers from one encoder pass, decoded as it decodes them
             main, second = model.forward_heads(batch.words, batch.lengths, batch.chars)
-            assert second is not None
-            scores = [main, second]
-        for tally, s in zip(tallies, scores, strict=True):
-            tally.add(s, batch, unknown)
+            scores, preds = [main, second], list(model.decode_heads(main, second, batch.mask))
+        for tally in tallies:
+            tally.add(scores[tally.aux], preds[tally.aux], batch, unknown)
         shapes.append((batch.words.size(0), batch.words.size(1)))
         index.append(batch.index)
         lengths.append(batch.lengths)

@@ -6,6 +6,7 @@ is built from that one dataclass, which is saved inside every checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -89,6 +90,12 @@ class TaggerConfig:
         metadata={"help": "in training, replace each word by <unk> with this probability, so <unk> learns from "
                           "words like unseen ones (float in [0, 1))"},
     )
+    joint_decoding: bool = field(
+        default=False,
+        metadata={"help": "a jointly trained tagger (aux_tagset) picks each word's two tags together: the pair "
+                          "seen in training with the highest sum of both output layers' log-probabilities, "
+                          "instead of each layer's best tag on its own (no CRF)"},
+    )
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_tags < 2:
@@ -99,6 +106,8 @@ class TaggerConfig:
             raise ValueError(f"rnn must be 'lstm' or 'gru', got {self.rnn!r}")
         if self.char_encoder not in ("cnn", "lstm"):
             raise ValueError(f"char_encoder must be 'cnn' or 'lstm', got {self.char_encoder!r}")
+        if self.joint_decoding and (not self.aux_num_tags or self.crf):
+            raise ValueError("joint_decoding needs a second tag set (aux_num_tags, from aux_tagset) and no CRF")
         if self.char_encoder == "lstm" and self.char_filters % 2:
             raise ValueError(f"char_encoder='lstm' splits char_filters between two directions: make it even, "
                              f"got {self.char_filters}")
@@ -253,6 +262,26 @@ class Tagger(nn.Module):
         # joint tagging: a second tag set read from the same encoder states (the losses are summed)
         self.aux_output = nn.Linear(width, c.aux_num_tags) if c.aux_num_tags else None
         self.crf = CRF(c.num_tags, batch_first=True) if c.crf else None
+        # joint decoding: which (tag, second tag) pairs exist, saved with the weights; every pair of
+        # real tags until set_tag_pairs narrows them (which decodes as each layer alone would)
+        self.tag_pairs: Tensor | None
+        self.register_buffer("tag_pairs", _real_pairs(c.num_tags, c.aux_num_tags) if c.joint_decoding else None)
+
+    def set_tag_pairs(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """The ``(tag id, second tag id)`` pairs joint decoding may choose (those seen in training:
+        :func:`seqtag.vocab.seen_pairs`); every other pair is never predicted."""
+        if self.tag_pairs is None:
+            raise ValueError("this tagger does not decode jointly (TaggerConfig.joint_decoding)")
+        table = torch.zeros_like(self.tag_pairs)
+        for tag, second in pairs:
+            if not (PAD_ID < tag < table.size(0) and PAD_ID < second < table.size(1)):
+                raise ValueError(f"tag pair ({tag}, {second}) is outside the tag sets' real ids "
+                                 f"1..{table.size(0) - 1} and 1..{table.size(1) - 1}")
+            table[tag, second] = True
+        if not bool(table.any(1)[PAD_ID + 1:].all()):
+            missing = (~table.any(1)).nonzero().flatten().tolist()[1:]
+            raise ValueError(f"tag ids {missing} have no pair: joint decoding could never predict them")
+        self.tag_pairs.copy_(table)
 
     def load_pretrained(self, vectors: Tensor, found: Tensor | None = None) -> None:
         """Copy ``(V, E)`` pretrained vectors into the word embedding; ``<pad>``'s row stays zero.
@@ -299,6 +328,24 @@ class Tagger(nn.Module):
         h = self.features(words, lengths, chars)
         return self.output(h), (self.aux_output(h) if self.aux_output is not None else None)
 
+    @torch.no_grad()
+    def decode_heads(self, scores: Tensor, aux_scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Both tag sets' ids ``((B, T), (B, T))`` from :meth:`forward_heads`' scores.
+
+        With ``config.joint_decoding``, the best pair allowed by :attr:`tag_pairs` (the sum of the
+        two layers' log-probabilities), so the two tags always agree (an ``NNP`` is a ``PROPN``);
+        else each layer's own best tag (:meth:`decode` and :meth:`AuxHead.decode`).
+        """
+        if self.tag_pairs is None:
+            return self.decode(scores, mask), _argmax_tags(aux_scores, mask)
+        if aux_scores.shape[:2] != scores.shape[:2] or mask.shape != scores.shape[:2]:
+            raise ValueError(f"scores (B, T, C), aux_scores (B, T, C_aux) and mask (B, T) disagree: "
+                             f"{tuple(scores.shape)}, {tuple(aux_scores.shape)}, {tuple(mask.shape)}")
+        both = scores.log_softmax(-1).unsqueeze(-1) + aux_scores.log_softmax(-1).unsqueeze(-2)  # (B, T, C, C_aux)
+        best = both.masked_fill(~self.tag_pairs, float("-inf")).flatten(-2).argmax(-1)  # pads: never a pair
+        width = aux_scores.size(-1)
+        return (best // width).masked_fill(~mask, PAD_ID), (best % width).masked_fill(~mask, PAD_ID)
+
     def features(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         """The encoder's ``(B, T, D*H)`` states (after dropout) that the output layers read; inputs as :meth:`forward`."""
         if words.dim() != 2:
@@ -326,8 +373,12 @@ class Tagger(nn.Module):
 
         One forward pass then :meth:`decode`. Inputs as for :meth:`forward`.
         """
-        scores = self.forward(words, lengths, chars)
-        return self.decode(scores, lengths_to_mask(lengths, words.size(1), words.device))
+        mask = lengths_to_mask(lengths, words.size(1), words.device)
+        if self.tag_pairs is not None:  # joint decoding needs the second layer's scores too
+            main, second = self.forward_heads(words, lengths, chars)
+            assert second is not None
+            return self.decode_heads(main, second, mask)[0]
+        return self.decode(self.forward(words, lengths, chars), mask)
 
     @torch.no_grad()
     def decode(self, scores: Tensor, mask: Tensor) -> Tensor:
@@ -335,6 +386,8 @@ class Tagger(nn.Module):
 
         With ``config.crf`` the best whole sequence (Viterbi on the same emissions), else the best
         tag at each position; ``<pad>`` is never predicted, and padded positions get ``PAD_ID``.
+        This layer's scores alone: with ``config.joint_decoding`` use :meth:`decode_heads` (as
+        :meth:`predict` does).
         ``scores`` is not modified, so the same tensor can also give the loss
         (:func:`seqtag.losses.scores_loss`): one forward pass for both.
 
@@ -375,7 +428,7 @@ class AuxHead(nn.Module):
             raise ValueError("this tagger has no second output layer (train it with aux_tagset)")
         self.tagger = tagger
         self.config = TaggerConfig.from_dict({**tagger.config.to_dict(), "num_tags": tagger.config.aux_num_tags,
-                                              "aux_num_tags": 0, "crf": False})
+                                              "aux_num_tags": 0, "crf": False, "joint_decoding": False})
 
     def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         aux = self.tagger.aux_output
@@ -384,11 +437,27 @@ class AuxHead(nn.Module):
 
     @torch.no_grad()
     def decode(self, scores: Tensor, mask: Tensor) -> Tensor:
-        """Best tag ids ``(B, T)``, ``PAD_ID`` at padded positions (see :meth:`Tagger.decode`)."""
-        scores = scores.clone()
-        scores[..., PAD_ID] = float("-inf")
-        return scores.argmax(-1).masked_fill(~mask, PAD_ID)
+        """Best tag ids ``(B, T)`` of this layer alone, ``PAD_ID`` at padded positions (see
+        :meth:`Tagger.decode`; a tagger with ``joint_decoding`` decodes both layers together in
+        :meth:`Tagger.decode_heads`, which :meth:`predict` uses)."""
+        return _argmax_tags(scores, mask)
 
     @torch.no_grad()
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
-        return self.decode(self.forward(words, lengths, chars), lengths_to_mask(lengths, words.size(1), words.device))
+        main, second = self.tagger.forward_heads(words, lengths, chars)
+        assert second is not None
+        return self.tagger.decode_heads(main, second, lengths_to_mask(lengths, words.size(1), words.device))[1]
+
+
+def _real_pairs(num_tags: int, aux_num_tags: int) -> Tensor:
+    """``(C, C_aux)`` bool: every pair of real tags, none with ``<pad>``."""
+    pairs = torch.ones(num_tags, aux_num_tags, dtype=torch.bool)
+    pairs[PAD_ID, :] = pairs[:, PAD_ID] = False
+    return pairs
+
+
+def _argmax_tags(scores: Tensor, mask: Tensor) -> Tensor:
+    """The best tag id at each position of ``(B, T, C)`` scores, never ``<pad>``; ``PAD_ID`` where ``mask`` is False."""
+    scores = scores.clone()
+    scores[..., PAD_ID] = float("-inf")
+    return scores.argmax(-1).masked_fill(~mask, PAD_ID)

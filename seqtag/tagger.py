@@ -9,6 +9,8 @@ The Python API a notebook user reaches for::
     tagger.tag_batch(["I don't think so.", "Me neither."])       # one list of pairs per text
     tagger.tag([["I", "do", "n't", "think", "so", "."]])          # words already split: tags only
     joint.tag("I know.", both=True)   # a joint UPOS+XPOS tagger: [('I', 'PRON', 'PRP'), ...]
+    paired = joint.with_joint_decoding(seen_pairs(train, "upos", "xpos", joint.tags, joint.aux_tags))
+    paired.tag("I know.", both=True)  # the same weights; each word's two tags a pair seen in training
 
 Raw text is split into EWT tokens by :func:`seqtag.tokenize.tokenize` (``don't`` -> ``do n't``).
 :func:`load` (also ``seqtag.load``) reads a checkpoint written by :meth:`TrainedTagger.save`.
@@ -20,8 +22,8 @@ files (CoNLL-U, text) are tagged by :mod:`seqtag.tagio`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -35,7 +37,7 @@ from seqtag.config import CHECKPOINT_FORMAT, CheckpointError, TrainConfig
 from seqtag.data import Sentence, tags_of
 from seqtag.io import write_with
 from seqtag.metrics import Evaluation, evaluate, evaluate_joint
-from seqtag.models import AuxHead, Tagger, TaggerConfig
+from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import resolve_device
 from seqtag.vocab import UNK_ID, Vocab, lookup_forms
 
@@ -196,7 +198,6 @@ class TrainedTagger:
                 raise ValueError(f"this tagger learns one tag set ({self.tagset}): both=True needs a jointly "
                                  "trained tagger (train with --aux-tagset)")
             vocabs.append(self.aux_tags)
-            second = AuxHead(self.model)  # decodes the second output layer's scores
         chunks: list[Tensor] = []  # per batch (K, B*T): K = 1 or 2 tag sets, each row T wide
         index: list[Tensor] = []  # CPU: each row's sentence, its length, its width
         lengths: list[Tensor] = []
@@ -207,10 +208,9 @@ class TrainedTagger:
                 words, chars = batch.words.to(self.device), _chars(batch, self.device)
                 if both:
                     scores, aux_scores = self.model.forward_heads(words, batch.lengths, chars)  # one encoder pass
-                    mask = batch.mask.to(self.device)
-                    pred = torch.stack([self.model.decode(scores, mask), second.decode(aux_scores, mask)])  # type: ignore[arg-type]
-                else:
-                    pred = self.model.predict(words, batch.lengths, chars).unsqueeze(0)  # (1, B, T)
+                    pred = torch.stack(self.model.decode_heads(scores, aux_scores, batch.mask.to(self.device)))  # type: ignore[arg-type]
+                else:  # (1, B, T); a jointly decoding tagger reads both layers here too
+                    pred = self.model.predict(words, batch.lengths, chars).unsqueeze(0)
                 chunks.append(pred.flatten(1))
                 index.append(batch.index)  # type: ignore[arg-type]
                 lengths.append(batch.lengths)
@@ -269,6 +269,25 @@ class TrainedTagger:
             raise ValueError(f"this tagger learns one tag set: {why}")
         words = [s.words for s in sentences]
         return self.dataset(words, tags_of(sentences, self.tagset), tags_of(sentences, self.aux_tagset))  # type: ignore[arg-type]
+
+    def with_joint_decoding(self, pairs: Iterable[tuple[int, int]] | None) -> TrainedTagger:
+        """This jointly trained tagger with the same weights (copied), decoding its two tag sets
+        together among ``pairs`` (``(tag id, second tag id)``, e.g. :func:`seqtag.vocab.seen_pairs`
+        of its training data), or, with ``None``, each on its own: the ``joint_decoding`` option
+        switched on or off after training (decoding only; the weights are the same).
+
+        Raises:
+            ValueError: the tagger learns one tag set; a pair outside the tag sets.
+        """
+        if self.aux_tags is None:
+            raise ValueError("this tagger learns one tag set: joint decoding needs a jointly trained one")
+        model = Tagger(TaggerConfig.from_dict({**self.model.config.to_dict(), "joint_decoding": pairs is not None}))
+        weights = {k: v for k, v in self.model.state_dict().items() if k != "tag_pairs"}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        assert not unexpected and set(missing) <= {"tag_pairs"}, (missing, unexpected)
+        if pairs is not None:
+            model.set_tag_pairs(pairs)
+        return replace(self, model=model.to(self.device).eval())
 
     def check_gold(self, sentences: Sequence[Sentence], source: str = "<sentences>", aux: bool = False) -> None:
         """Raise ``ValueError`` (``source:line: ...``, the sentence's line) at the first gold tag of

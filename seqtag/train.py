@@ -25,7 +25,7 @@ from seqtag.metrics import evaluate, evaluate_joint
 from seqtag.models import Tagger, TaggerConfig
 from seqtag.runtime import cpu_threads, resolve_device, seed_everything, transfer_options
 from seqtag.tagger import TrainedTagger
-from seqtag.vocab import PAD_ID, Vocab, build_vocabs
+from seqtag.vocab import PAD_ID, Vocab, build_vocabs, seen_pairs
 
 __all__ = ["fit"]
 
@@ -99,6 +99,8 @@ def _fit(
     model_cfg = TaggerConfig(len(words), len(tags), char_vocab_size=len(chars) if use_chars else 0,
                              aux_num_tags=len(aux) if aux else 0, **options)
     model = Tagger(model_cfg).to(device)
+    if model_cfg.joint_decoding:  # before the EMA copies the model: the pairs are part of it
+        model.set_tag_pairs(seen_pairs(train, cfg.tagset, cfg.aux_tagset, tags, aux))  # type: ignore[arg-type]
     result = TrainedTagger(model, words, tags, chars, cfg.tagset, cfg, aux_tags=aux)
     if cfg.embeddings:
         from seqtag.embeddings import pretrained_matrix  # optional extra; imported only when used

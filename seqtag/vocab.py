@@ -25,6 +25,7 @@ __all__ = [
     "unk_signature",
     "lookup_forms",
     "build_vocabs",
+    "seen_pairs",
 ]
 
 PAD = "<pad>"
@@ -223,3 +224,23 @@ def build_vocabs(
     tags = Vocab.build(tags_of(sentences, tagset), unk=False)  # type: ignore[arg-type]
     chars = Vocab.build([list(w) for s in sentences for w in s.words])
     return words, tags, chars
+
+
+def seen_pairs(
+    sentences: Sequence[Sentence], tagset: str, second: str, tags: Vocab, second_tags: Vocab
+) -> set[tuple[int, int]]:
+    """The ``(tag id, second tag id)`` pairs of two tag sets that some word of ``sentences`` has
+    (``tagset``, ``second``: ``"upos"``/``"xpos"``; ids from ``tags`` and ``second_tags``), e.g.
+    ``(PROPN, NNP)`` but never ``(VERB, NNP)``: the pairs a jointly decoding tagger may predict
+    (:meth:`seqtag.models.Tagger.set_tag_pairs`).
+
+    Raises:
+        ValueError: a tag is missing from its vocabulary (``sentences`` are not the training data).
+    """
+    pairs: set[tuple[int, int]] = set()
+    for sentence in sentences:
+        for tag, other in zip(sentence.tags(tagset), sentence.tags(second), strict=True):  # type: ignore[arg-type]
+            if tag not in tags or other not in second_tags:
+                raise ValueError(f"line {sentence.line}: tag pair ({tag!r}, {other!r}) is not in the tag vocabularies")
+            pairs.add((tags.stoi[tag], second_tags.stoi[other]))
+    return pairs

@@ -278,3 +278,25 @@ def test_a_direction_run_elsewhere_compares_its_minutes_with_the_recipe_run_ther
     assert rows["hidden_192"]["gain"]["train_minutes"] is None and "minutes_against" not in rows["hidden_192"]
     with pytest.raises(ValueError, match="not the preset's recipe"):
         best_seeds.ablation_rows(seeds, {}, timing=[best_seeds.seed_row(_run(0, 0.96, 0.955, 31.0, ema=0))])
+
+
+def test_a_replication_on_another_machine_is_kept_beside_the_seeds(tmp_path: Path) -> None:
+    files = [_write(tmp_path, f"s{i}", _run(i, 0.961, 0.957, 18.0)) for i in range(2)]
+    again = [_run(i, u, x, m) for i, (u, x, m) in enumerate([(0.960, 0.957, 21.0), (0.962, 0.956, 19.0)])]
+    for run in again:
+        run["machine"]["cpu"] = "Slower CPU"
+    other = [_write(tmp_path, f"r{i}", run) for i, run in enumerate(again)]
+    out = tmp_path / "best.json"
+    assert best_seeds.main(["--seeds", *files, "--replication", *other, "--json", str(out), "--ablation-json",
+                            str(tmp_path / "abl.json"), "--bench", str(tmp_path / "none.json")]) == 0
+    data = json.loads(out.read_text())
+    rep = data["replication"]
+    assert rep["cpus"] == ["Slower CPU"] and [r["seed"] for r in rep["seeds"]] == [0, 1]
+    assert rep["summary"]["xpos"]["test"]["mean"] == pytest.approx(0.9565)
+    assert {t["name"]: t["met"] for t in rep["targets"]} == {"upos_test_mean": True, "xpos_test_mean": True,
+                                                             "train_minutes_max": False}
+    assert data["summary"]["upos"]["test"]["mean"] == pytest.approx(0.961)  # the seeds' own numbers, unmixed
+    assert data["met"] is True and rep["met"] is False
+    with pytest.raises(ValueError, match="replication run .* other options than the seeds"):
+        best_seeds.replication([best_seeds.seed_row(_run(0, 0.96, 0.95, 18.0))],
+                               [best_seeds.seed_row(_run(0, 0.96, 0.95, 18.0, ema=0))])

@@ -64,6 +64,22 @@ def test_the_best_preset_rows_follow_best_json():
         assert readme_results.check(text=README, files=files) != []
 
 
+def test_the_replication_and_joint_decoding_lines_follow_their_files():
+    """best.json's replication (the seeds on another machine) and joint_decoding.json have their lines."""
+    if not (FILES.get("best") or {}).get("replication") or "joint_decoding" not in FILES:
+        pytest.skip("no replication or joint_decoding.json stored")
+    rep = FILES["best"]["replication"]
+    assert f"XPOS {readme_results.pct(rep['summary']['xpos']['test']['mean'])}" in README and rep["cpus"][0] in README
+    for r in FILES["joint_decoding"]["checkpoints"]:
+        assert f"{r['independent']['unseen_pairs']['test']} -> {r['joint']['unseen_pairs']['test']} words" in README
+    files = copy.deepcopy(FILES)
+    files["best"]["replication"]["targets"][0]["met"] = not rep["targets"][0]["met"]
+    assert readme_results.check(text=README, files=files) != []
+    files = copy.deepcopy(FILES)
+    files["joint_decoding"]["mean_gain"]["xpos"]["test"]["mean"] += 0.01
+    assert readme_results.check(text=README, files=files) != []
+
+
 def test_the_load_line_compares_a_busy_run_with_the_quiet_one():
     """`bench --busy N` runs are set against the quiet run of the same benchmark, from the files."""
     busy = [n for n, d in FILES.items() if n.startswith("bench_") and (d.get("busy") or {}).get("processes")]

@@ -177,7 +177,34 @@ def best_rows(files: dict[str, dict]) -> list[str]:
                 f"{pct(e['upos']['dev'])}), XPOS test {pct(e['xpos']['test'])} (dev {pct(e['xpos']['dev'])}); "
                 f"tagging test ({e['tokens']['test']:,} words) took {e['seconds']['test']:.1f} s with "
                 f"{e.get('threads', '?')} thread(s) on {describe_machine({'machine': e['machine']}, schedule=False)}."]
-    return out + [""] + best_ablation_rows(files)
+    r = d.get("replication")
+    if r:
+        rs, each = r["summary"], r["seeds"]
+        out += ["", f"The same recipe and seeds run again on {', '.join(r['cpus'])}, kept as `best.json`'s `replication` (its own "
+                f"numbers, not mixed into the seeds' above): UPOS test mean {pct(rs['upos']['test']['mean'])} "
+                f"({' / '.join(pct(x['upos']['test']) for x in each)}), XPOS {pct(rs['xpos']['test']['mean'])} "
+                f"({' / '.join(pct(x['xpos']['test']) for x in each)}), "
+                f"{' / '.join(format(x['train_minutes'], '.1f') for x in each)} min per model with "
+                f"{'/'.join(str(t) for t in sorted({x.get('train_threads') for x in each}))} torch thread(s); targets judged "
+                f"from these alone: " + "; ".join(f"{t['name']} {'met' if t['met'] else '**not met**'}" for t in r["targets"]) + "."]
+    return out + [""] + joint_decoding_rows(files) + best_ablation_rows(files)
+
+
+def joint_decoding_rows(files: dict[str, dict]) -> list[str]:
+    """Joint decoding measured on the same weights (`joint_decoding.json`)."""
+    d = files.get("joint_decoding")
+    if not d or not d.get("checkpoints"):
+        return []
+    rows = d["checkpoints"]
+    g = d["mean_gain"]
+    each = "; ".join(f"{r['checkpoint']}: UPOS {pct(r['independent']['upos']['test'])} -> {pct(r['joint']['upos']['test'])}, "
+                     f"XPOS {pct(r['independent']['xpos']['test'])} -> {pct(r['joint']['xpos']['test'])}, "
+                     f"{r['independent']['unseen_pairs']['test']} -> {r['joint']['unseen_pairs']['test']} words with a tag pair "
+                     "never seen in training" for r in rows)
+    return [f"Joint decoding (`--joint-decoding`: the two tags of a word chosen together, among the pairs seen in training; "
+            f"`joint_decoding.json`, the same weights decoded both ways, test): {each}. Mean change on test: UPOS "
+            f"{100 * g['upos']['test']['mean']:+.2f} points, XPOS {100 * g['xpos']['test']['mean']:+.2f} (dev: "
+            f"{100 * g['upos']['dev']['mean']:+.2f}, {100 * g['xpos']['dev']['mean']:+.2f}); not in the preset.", ""]
 
 
 def best_ablation_rows(files: dict[str, dict]) -> list[str]:

@@ -13,4 +13,8 @@ no conclusion is drawn) and a ``FULL`` schedule (all of UD English EWT), and a c
   same epochs and threads (chapter 10);
 - :mod:`~seqtag.experiments.ddp_speed`: one process against two data-parallel processes over full
   epochs (chapter 11).
+
+``--preset best`` (chapter 7) has its own: :mod:`~seqtag.experiments.best` trains and analyses one
+seed, :mod:`~seqtag.experiments.best_seeds` gathers the seeds, their ablation and their ensemble,
+and :mod:`~seqtag.experiments.joint_decoding` scores trained checkpoints decoded two ways.
 """

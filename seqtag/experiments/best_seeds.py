@@ -43,7 +43,7 @@ from seqtag.io import load_json, save_results
 from seqtag.options import ArgumentParser
 
 __all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_difference", "train_threads", "seed_row", "summarise",
-           "targets", "kept_rows", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
+           "targets", "replication", "kept_rows", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
 
 #: Issue 14's targets: mean test accuracy over the seeds per tag set, training minutes per model.
 TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
@@ -191,6 +191,27 @@ def targets(summary: dict[str, Any], bounds: dict[str, float] = TARGETS) -> list
     out.append({"name": "train_minutes_max", "what": "training minutes per model (the slowest seed)", "op": "<=",
                 "bound": bounds["minutes"], "value": worst, "met": worst <= bounds["minutes"]})
     return out
+
+
+def replication(seeds: Sequence[dict[str, Any]], again: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The recipe of ``seeds`` run again elsewhere (:func:`seed_row` s of the other runs): their
+    numbers, mean and spread, and the targets judged from them alone, beside (never mixed into)
+    the seeds' own.
+
+    Raises:
+        ValueError: a run of another recipe (other options than the first seed's).
+    """
+    for r in again:
+        diff = option_difference(r, seeds[0])
+        if diff:
+            raise ValueError(f"replication run {r.get('file') or r['seed']} was trained with other options than the "
+                             f"seeds: {diff} (option: (seeds', this run's)); a replication runs the same recipe")
+    summary = summarise(again)
+    found = targets(summary)
+    return {"what": "the same recipe and seeds run again on another machine; its own mean and targets, "
+                    "not mixed into the seeds' numbers",
+            "cpus": sorted({str((r.get("machine") or {}).get("cpu")) for r in again}),
+            "seeds": list(again), "summary": summary, "targets": found, "met": all(t["met"] for t in found)}
 
 
 # -------------------------------------------------------------------------------------- ablation
@@ -362,7 +383,9 @@ def flipped_speed(bench: dict[str, Any], name: str) -> dict[str, Any] | None:
 # -------------------------------------------------------------------------------------- ensemble
 def ensemble_predictions(taggers: Sequence[Any], sentences: Sequence[Sequence[str]]) -> dict[str, list[list[str]]]:
     """Tags of each word list by the seeds together: each output layer's softmax probabilities,
-    averaged over ``taggers``, then the most probable tag (never ``<pad>``).
+    averaged over ``taggers``, then the most probable tag (never ``<pad>``); for taggers that decode
+    jointly (``joint_decoding``), the most probable pair of tags that the first tagger may predict
+    (the sum of both averaged log-probabilities, as :meth:`~seqtag.models.Tagger.decode_heads`).
 
     Args:
         taggers: :class:`~seqtag.tagger.TrainedTagger` objects of the same tag set(s) (a joint
@@ -410,10 +433,15 @@ def ensemble_predictions(taggers: Sequence[Any], sentences: Sequence[Sequence[st
                     probs = logits.softmax(-1)[..., order[k]].cpu()
                     for row, (i, n) in enumerate(zip(batch.index.tolist(), batch.lengths.tolist(), strict=True)):
                         sums[k][i] += probs[row, :n]
-    out = {}
-    for (name, vocab), per_sentence in zip(heads, sums, strict=True):
-        out[str(name)] = [vocab.decode(p.argmax(-1).tolist()) for p in per_sentence]
-    return out
+    if first.model.tag_pairs is None:
+        ids = [[p.argmax(-1) for p in per_sentence] for per_sentence in sums]
+    else:  # the best allowed pair per word; the sums' scale (len(taggers)) does not change it
+        pairs, width = first.model.tag_pairs.cpu(), len(heads[1][1])
+        best = [(a.log().unsqueeze(-1) + b.log().unsqueeze(-2)).masked_fill(~pairs, float("-inf")).flatten(-2).argmax(-1)
+                for a, b in zip(*sums, strict=True)]
+        ids = [[b // width for b in best], [b % width for b in best]]
+    return {str(name): [vocab.decode(i.tolist()) for i in per_sentence]
+            for (name, vocab), per_sentence in zip(heads, ids, strict=True)}
 
 
 def ensemble_scores(taggers: Sequence[Any], splits: dict[str, Sequence[Any]]) -> dict[str, Any]:
@@ -461,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timing", action="append", default=[], metavar="FILE",
                     help="a run of the preset's own recipe on another CPU or with other threads (repeat for each): "
                          "the directions run there compare their minutes with it")
+    ap.add_argument("--replication", nargs="+", default=[], metavar="FILE",
+                    help="run files of the same recipe run again on another machine (e.g. its seeds 0 1 2): stored as "
+                         "best.json's 'replication', with their own mean and targets")
     ap.add_argument("--checkpoints", nargs="+", default=[], metavar="FILE",
                     help="the seeds' checkpoints (--checkpoint of each run): their ensemble is scored on dev and test")
     ap.add_argument("--keep-ensemble", action="store_true",
@@ -507,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command, "preset": "best", "options": options, "seeds": seeds, "summary": summary,
         "std": "sample standard deviation over the seeds (n - 1)", "targets": found,
         "met": all(t["met"] for t in found), "ensemble": ensemble,
+        "replication": replication(seeds, [seed_row(load_json(f), rel(f)) for f in args.replication]) if args.replication else None,
         "held_out": "the other-domain check is kept by the issue's author: the epoch was chosen on dev, test "
                     "is scored once per seed",
     }, schedule=f"aggregation of {len(seeds)} runs of python -m seqtag.experiments.best (full EWT, --preset best, "
@@ -528,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tagset in summary:
             s = summary[tagset]["test"]
             print(f"{tagset}: test mean {s['mean']:.4f} (std {s['std'] or 0:.4f}, {s['min']:.4f}-{s['max']:.4f})")
+    again = load_json(args.json).get("replication")
+    if again is not None:
+        print(f"replication on {', '.join(again['cpus'])}: " + "; ".join(
+            f"{t['name']} {t['value']:.4f} {'met' if t['met'] else 'not met'}" for t in again["targets"]))
     if ensemble is not None:
         print("ensemble:", {t: ensemble[t] for t in TAGSETS if t in ensemble}, f"test tagged in {ensemble['seconds']['test']:.1f} s")
     print("targets met:" if all(t["met"] for t in found) else "targets NOT all met:",
