@@ -191,10 +191,13 @@ def best_rows(files: dict[str, dict]) -> list[str]:
 
 
 def joint_decoding_rows(files: dict[str, dict]) -> list[str]:
-    """Joint decoding measured on the same weights (`joint_decoding.json`)."""
+    """Joint decoding measured on the same weights (`joint_decoding.json`), and whether the preset uses it."""
     d = files.get("joint_decoding")
     if not d or not d.get("checkpoints"):
         return []
+    if str(ROOT) not in sys.path:  # the checkout's package, installed or not
+        sys.path.insert(0, str(ROOT))
+    from seqtag.presets import preset
     rows = d["checkpoints"]
     g = d["mean_gain"]
     each = "; ".join(f"{r['checkpoint']}: UPOS {pct(r['independent']['upos']['test'])} -> {pct(r['joint']['upos']['test'])}, "
@@ -204,7 +207,8 @@ def joint_decoding_rows(files: dict[str, dict]) -> list[str]:
     return [f"Joint decoding (`--joint-decoding`: the two tags of a word chosen together, among the pairs seen in training; "
             f"`joint_decoding.json`, the same weights decoded both ways, test): {each}. Mean change on test: UPOS "
             f"{100 * g['upos']['test']['mean']:+.2f} points, XPOS {100 * g['xpos']['test']['mean']:+.2f} (dev: "
-            f"{100 * g['upos']['dev']['mean']:+.2f}, {100 * g['xpos']['dev']['mean']:+.2f}); not in the preset.", ""]
+            f"{100 * g['upos']['dev']['mean']:+.2f}, {100 * g['xpos']['dev']['mean']:+.2f}); "
+            f"{'on' if preset('best').get('joint_decoding') else 'off'} in `--preset best`.", ""]
 
 
 def best_ablation_rows(files: dict[str, dict]) -> list[str]:

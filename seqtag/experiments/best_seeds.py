@@ -531,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     **scores, "threads": threads, "load_before": before, "machine": record}
     elif args.keep_ensemble and Path(args.json).is_file():
         ensemble = load_json(args.json).get("ensemble")
+    again = replication(seeds, [seed_row(load_json(f), rel(f)) for f in args.replication]) if args.replication else None
     command = "python -m seqtag.experiments.best_seeds " + " ".join(sys.argv[1:] if argv is None else argv)
     found = targets(summary)
     options = {k: v for k, v in seeds[0]["options"].items() if k != "seed"}
@@ -538,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command, "preset": "best", "options": options, "seeds": seeds, "summary": summary,
         "std": "sample standard deviation over the seeds (n - 1)", "targets": found,
         "met": all(t["met"] for t in found), "ensemble": ensemble,
-        "replication": replication(seeds, [seed_row(load_json(f), rel(f)) for f in args.replication]) if args.replication else None,
+        "replication": again,
         "held_out": "the other-domain check is kept by the issue's author: the epoch was chosen on dev, test "
                     "is scored once per seed",
     }, schedule=f"aggregation of {len(seeds)} runs of python -m seqtag.experiments.best (full EWT, --preset best, "
@@ -560,7 +561,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tagset in summary:
             s = summary[tagset]["test"]
             print(f"{tagset}: test mean {s['mean']:.4f} (std {s['std'] or 0:.4f}, {s['min']:.4f}-{s['max']:.4f})")
-    again = load_json(args.json).get("replication")
     if again is not None:
         print(f"replication on {', '.join(again['cpus'])}: " + "; ".join(
             f"{t['name']} {t['value']:.4f} {'met' if t['met'] else 'not met'}" for t in again["targets"]))
