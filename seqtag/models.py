@@ -19,7 +19,7 @@ from seqtag.io import check_known_fields
 from seqtag.rnn import run_flipped, run_packed
 from seqtag.vocab import PAD_ID, UNK_ID
 
-__all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "CharLSTM", "run_packed"]
+__all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "CharLSTM", "run_packed", "best_pairs"]
 
 
 @dataclass
@@ -338,13 +338,7 @@ class Tagger(nn.Module):
         """
         if self.tag_pairs is None:
             return self.decode(scores, mask), _argmax_tags(aux_scores, mask)
-        if aux_scores.shape[:2] != scores.shape[:2] or mask.shape != scores.shape[:2]:
-            raise ValueError(f"scores (B, T, C), aux_scores (B, T, C_aux) and mask (B, T) disagree: "
-                             f"{tuple(scores.shape)}, {tuple(aux_scores.shape)}, {tuple(mask.shape)}")
-        both = scores.log_softmax(-1).unsqueeze(-1) + aux_scores.log_softmax(-1).unsqueeze(-2)  # (B, T, C, C_aux)
-        best = both.masked_fill(~self.tag_pairs, float("-inf")).flatten(-2).argmax(-1)  # pads: never a pair
-        width = aux_scores.size(-1)
-        return (best // width).masked_fill(~mask, PAD_ID), (best % width).masked_fill(~mask, PAD_ID)
+        return best_pairs(scores, aux_scores, self.tag_pairs, mask)
 
     def features(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
         """The encoder's ``(B, T, D*H)`` states (after dropout) that the output layers read; inputs as :meth:`forward`."""
@@ -401,12 +395,9 @@ class Tagger(nn.Module):
             )
         if mask.dtype != torch.bool:
             raise ValueError(f"mask must be bool (True = real token), got {mask.dtype}")
-        no_pad = torch.zeros(scores.size(-1), dtype=torch.bool, device=scores.device)
-        no_pad[PAD_ID] = True
-        scores = scores.masked_fill(no_pad, float("-inf"))  # a new tensor: the caller's is kept
-        if self.crf is not None:
-            return self.crf.viterbi(scores, mask, pad_value=PAD_ID)[0]
-        return scores.argmax(-1).masked_fill(~mask, PAD_ID)
+        if self.crf is None:
+            return _argmax_tags(scores, mask)
+        return self.crf.viterbi(_without_pad(scores), mask, pad_value=PAD_ID)[0]
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -456,8 +447,33 @@ def _real_pairs(num_tags: int, aux_num_tags: int) -> Tensor:
     return pairs
 
 
+def _without_pad(scores: Tensor) -> Tensor:
+    """A copy of ``(..., C)`` scores where ``<pad>`` can never win (the caller's tensor is kept)."""
+    no_pad = torch.zeros(scores.size(-1), dtype=torch.bool, device=scores.device)
+    no_pad[PAD_ID] = True
+    return scores.masked_fill(no_pad, float("-inf"))
+
+
 def _argmax_tags(scores: Tensor, mask: Tensor) -> Tensor:
     """The best tag id at each position of ``(B, T, C)`` scores, never ``<pad>``; ``PAD_ID`` where ``mask`` is False."""
-    scores = scores.clone()
-    scores[..., PAD_ID] = float("-inf")
-    return scores.argmax(-1).masked_fill(~mask, PAD_ID)
+    return _without_pad(scores).argmax(-1).masked_fill(~mask, PAD_ID)
+
+
+def best_pairs(scores: Tensor, aux_scores: Tensor, pairs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The best allowed pair of tags at each position: ``((B, T), (B, T))`` ids, ``PAD_ID`` where
+    ``mask`` is False.
+
+    Args:
+        scores, aux_scores: ``(B, T, C)`` and ``(B, T, C_aux)`` logits of two output layers, or
+            log-probabilities (e.g. of an ensemble's averaged probabilities): each position's
+            pair maximises the sum of both layers' log-probabilities.
+        pairs: ``(C, C_aux)`` bool, the pairs that may be chosen (``Tagger.tag_pairs``; none with ``<pad>``).
+        mask: ``(B, T)`` bool, ``True`` on real tokens.
+    """
+    if aux_scores.shape[:2] != scores.shape[:2] or mask.shape != scores.shape[:2]:
+        raise ValueError(f"scores (B, T, C), aux_scores (B, T, C_aux) and mask (B, T) disagree: "
+                         f"{tuple(scores.shape)}, {tuple(aux_scores.shape)}, {tuple(mask.shape)}")
+    both = scores.log_softmax(-1).unsqueeze(-1) + aux_scores.log_softmax(-1).unsqueeze(-2)  # (B, T, C, C_aux)
+    best = both.masked_fill(~pairs, float("-inf")).flatten(-2).argmax(-1)
+    width = aux_scores.size(-1)
+    return (best // width).masked_fill(~mask, PAD_ID), (best % width).masked_fill(~mask, PAD_ID)

@@ -201,12 +201,11 @@ def replication(seeds: Sequence[dict[str, Any]], again: Sequence[dict[str, Any]]
     Raises:
         ValueError: a run of another recipe (other options than the first seed's).
     """
-    for r in again:
-        diff = option_difference(r, seeds[0])
-        if diff:
-            raise ValueError(f"replication run {r.get('file') or r['seed']} was trained with other options than the "
-                             f"seeds: {diff} (option: (seeds', this run's)); a replication runs the same recipe")
-    summary = summarise(again)
+    diff = option_difference(again[0], seeds[0]) if again else {}
+    if diff:
+        raise ValueError(f"replication run {again[0].get('file') or again[0]['seed']} was trained with other options "
+                         f"than the seeds: {diff} (option: (seeds', this run's)); a replication runs the same recipe")
+    summary = summarise(again)  # the other runs against the first: one recipe
     found = targets(summary)
     return {"what": "the same recipe and seeds run again on another machine; its own mean and targets, "
                     "not mixed into the seeds' numbers",
@@ -400,6 +399,7 @@ def ensemble_predictions(taggers: Sequence[Any], sentences: Sequence[Sequence[st
     """
     import torch
 
+    from seqtag.models import best_pairs
     from seqtag.vocab import PAD_ID
 
     if not taggers:
@@ -435,11 +435,11 @@ def ensemble_predictions(taggers: Sequence[Any], sentences: Sequence[Sequence[st
                         sums[k][i] += probs[row, :n]
     if first.model.tag_pairs is None:
         ids = [[p.argmax(-1) for p in per_sentence] for per_sentence in sums]
-    else:  # the best allowed pair per word; the sums' scale (len(taggers)) does not change it
-        pairs, width = first.model.tag_pairs.cpu(), len(heads[1][1])
-        best = [(a.log().unsqueeze(-1) + b.log().unsqueeze(-2)).masked_fill(~pairs, float("-inf")).flatten(-2).argmax(-1)
+    else:  # the best allowed pair per word, from the summed probabilities' logarithms
+        pairs = first.model.tag_pairs.cpu()
+        best = [best_pairs(a.log()[None], b.log()[None], pairs, torch.ones(1, len(a), dtype=torch.bool))
                 for a, b in zip(*sums, strict=True)]
-        ids = [[b // width for b in best], [b % width for b in best]]
+        ids = [[p[0][0] for p in best], [p[1][0] for p in best]]
     return {str(name): [vocab.decode(i.tolist()) for i in per_sentence]
             for (name, vocab), per_sentence in zip(heads, ids, strict=True)}
 
