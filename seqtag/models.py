@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from seqtag.batching import lengths_to_mask
 from seqtag.crf import CRF
 from seqtag.io import check_known_fields
-from seqtag.rnn import run_flipped, run_packed
+from seqtag.rnn import locked_dropout, run_flipped, run_packed
 from seqtag.vocab import PAD_ID, UNK_ID
 
 __all__ = ["TaggerConfig", "Tagger", "AuxHead", "CharCNN", "CharLSTM", "run_packed", "best_pairs"]
@@ -90,6 +90,12 @@ class TaggerConfig:
         metadata={"help": "in training, replace each word by <unk> with this probability, so <unk> learns from "
                           "words like unseen ones (float in [0, 1))"},
     )
+    locked_dropout: bool = field(
+        default=False,
+        metadata={"help": "dropout (dropout, and rnn_dropout between stacked layers) draws one mask per sentence "
+                          "and feature, shared by all its words (variational dropout), instead of one per word; "
+                          "between stacked layers it needs flipped"},
+    )
     joint_decoding: bool = field(
         default=False,
         metadata={"help": "a jointly trained tagger (aux_tagset) picks each word's two tags together: the pair "
@@ -108,6 +114,9 @@ class TaggerConfig:
             raise ValueError(f"char_encoder must be 'cnn' or 'lstm', got {self.char_encoder!r}")
         if self.joint_decoding and (not self.aux_num_tags or self.crf):
             raise ValueError("joint_decoding needs a second tag set (aux_num_tags, from aux_tagset) and no CRF")
+        if self.locked_dropout and self.rnn_dropout and self.num_layers > 1 and not self.flipped:
+            raise ValueError("locked_dropout between stacked layers needs flipped=True (nn.LSTM's own "
+                             "rnn_dropout draws a new mask at every step)")
         if self.char_encoder == "lstm" and self.char_filters % 2:
             raise ValueError(f"char_encoder='lstm' splits char_filters between two directions: make it even, "
                              f"got {self.char_filters}")
@@ -356,10 +365,16 @@ class Tagger(nn.Module):
                 raise ValueError(f"this tagger has a char-{self.config.char_encoder.upper()}: pass chars (B, T, W)")
             x = torch.cat([x, encoder(chars)], dim=-1)
         if self.config.flipped:
-            out = run_flipped(self.rnn, self.dropout(x), lengths)  # type: ignore[arg-type]
+            out = run_flipped(self.rnn, self._drop(x), lengths, locked=self.config.locked_dropout)  # type: ignore[arg-type]
         else:
-            out, _ = run_packed(self.rnn, self.dropout(x), lengths, packed=self.config.packed)
-        return self.dropout(out)
+            out, _ = run_packed(self.rnn, self._drop(x), lengths, packed=self.config.packed)
+        return self._drop(out)
+
+    def _drop(self, x: Tensor) -> Tensor:
+        """``config.dropout`` on ``(B, T, D)`` features: per word, or per sentence (``locked_dropout``)."""
+        if self.config.locked_dropout:
+            return locked_dropout(x, self.config.dropout, self.training)
+        return self.dropout(x)
 
     @torch.no_grad()
     def predict(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:

@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqtag.batching import check_lengths, lengths_to_mask
 
-__all__ = ["run_packed", "run_flipped", "reverse_padded"]
+__all__ = ["run_packed", "run_flipped", "reverse_padded", "locked_dropout"]
 
 
 def _check_input(rnn: nn.RNNBase, x: Tensor) -> None:
@@ -79,6 +79,23 @@ def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
     return x.gather(1, index)
 
 
+def locked_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Dropout with one mask per sequence and feature, shared by all its time steps.
+
+    Variational (Gal & Ghahramani, 2016) or "locked" dropout: ``x`` ``(B, T, D)`` times a
+    ``(B, 1, D)`` mask of ``0`` or ``1 / (1 - p)``, so a dropped feature is gone for the whole
+    sentence instead of flickering from word to word. The identity when not ``training`` or ``p == 0``.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    if x.dim() != 3:
+        raise ValueError(f"locked dropout needs a (B, T, D) tensor, got shape {tuple(x.shape)}")
+    mask = torch.empty(x.size(0), 1, x.size(2), dtype=x.dtype, device=x.device).bernoulli_(1.0 - p)
+    return x * mask.div_(1.0 - p)
+
+
 def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tensor:
     """One layer, one direction of ``rnn`` over the padded ``(B, T, I)`` x, from zero states."""
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
@@ -91,12 +108,13 @@ def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tenso
     raise TypeError(f"run_flipped needs an nn.LSTM or nn.GRU, got {type(rnn).__name__}")
 
 
-def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
+def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor, locked: bool = False) -> Tensor:
     """Run a ``batch_first`` LSTM/GRU exactly over a padded batch, without packing.
 
     Same weights and, at real positions, the same outputs as :func:`run_packed` (up to float
     rounding); each direction of each layer runs on a plain padded tensor. Between stacked
-    layers the module's own ``dropout`` applies in training, as in ``nn.LSTM``.
+    layers the module's own ``dropout`` applies in training, as in ``nn.LSTM``; with ``locked``,
+    one mask per sentence and feature (:func:`locked_dropout`) instead of one per time step.
 
     Args:
         rnn: ``nn.LSTM`` or ``nn.GRU`` with ``batch_first=True`` (no ``proj_size``).
@@ -117,7 +135,8 @@ def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
     out = x
     for layer in range(rnn.num_layers):
         if layer > 0 and rnn.training and rnn.dropout > 0:
-            out = nn.functional.dropout(out, rnn.dropout, training=True)
+            out = (locked_dropout(out, rnn.dropout) if locked
+                   else nn.functional.dropout(out, rnn.dropout, training=True))
         outputs = [_one_direction(rnn, out, layer, "")]
         if rnn.bidirectional:
             backward = _one_direction(rnn, reverse_padded(out, lens_dev), layer, "_reverse")

@@ -163,7 +163,7 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert best_seeds.changed_option('--set lr_schedule="constant"') == ("lr_schedule", "constant")
     assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
-        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters"}
+        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
@@ -300,3 +300,33 @@ def test_a_replication_on_another_machine_is_kept_beside_the_seeds(tmp_path: Pat
     with pytest.raises(ValueError, match="replication run .* other options than the seeds"):
         best_seeds.replication([best_seeds.seed_row(_run(0, 0.96, 0.95, 18.0))],
                                [best_seeds.seed_row(_run(0, 0.96, 0.95, 18.0, ema=0))])
+
+
+def test_a_direction_on_several_seeds_is_paired_with_the_presets_runs_of_those_seeds_on_its_cpu(tmp_path: Path) -> None:
+    seeds = [_write(tmp_path, f"s{i}", _on(_run(i, 0.960, 0.955, 12.0), "Fast")) for i in range(3)]
+    again = [_write(tmp_path, f"r{i}", _on(_run(i, 0.961 + i / 1000, 0.956, 19.0 + i), "Slow")) for i in range(3)]
+    locked = [_write(tmp_path, f"l{i}", _on(_run(i, 0.962, 0.954 + i / 1000, 18.0, locked_dropout=True), "Slow"))
+              for i in range(3)]
+    abl = tmp_path / "abl.json"
+    common = ["--seeds", *seeds, "--replication", *again, "--json", str(tmp_path / "best.json"),
+              "--ablation-json", str(abl), "--bench", str(tmp_path / "none.json")]
+    assert best_seeds.main([*common, "--ablation", "locked_dropout=" + ",".join(locked)]) == 0
+    row = json.loads(abl.read_text())["rows"][-1]
+    assert row["name"] == "locked_dropout" and row["seeds"] == [0, 1, 2] and "mean of seeds 0, 1, 2" in row["what"]
+    assert row["upos"]["test"] == pytest.approx(0.962) and row["xpos"]["test"] == pytest.approx(0.955)
+    # against the replication (same CPU, same seeds), not the faster CPU's seeds
+    assert row["against_runs"] == ["r0.json", "r1.json", "r2.json"] and row["cpu"] == "Slow"
+    assert row["gain"]["upos"]["test"] == pytest.approx(0.962 - 0.962)
+    assert row["gain"]["xpos"]["test"] == pytest.approx(0.956 - 0.955)
+    assert row["gain"]["train_minutes"] == pytest.approx(20.0 - 18.0)
+    assert row["minutes_against"] == "the preset's runs of seeds 0, 1, 2 there"
+    assert [e["seed"] for e in row["each"]] == [0, 1, 2] and row["each"][2]["xpos"]["test"] == pytest.approx(0.956)
+    # a seed with no run of the preset on its CPU has nothing to be compared with
+    lone = best_seeds.seed_row(_on(_run(5, 0.96, 0.95, 18.0, locked_dropout=True), "Slow"))
+    with pytest.raises(ValueError, match="no run of the preset with seed 5 on Slow"):
+        best_seeds.repeated_row("locked_dropout", [lone], [best_seeds.seed_row(json.loads(Path(f).read_text())) for f in again])
+    with pytest.raises(ValueError, match="expected the preset with only locked_dropout=true"):
+        best_seeds.repeated_row("locked_dropout", [best_seeds.seed_row(_on(_run(0, 0.96, 0.95, 18.0), "Slow"))],
+                                [best_seeds.seed_row(json.loads(Path(again[0]).read_text()))])
+    with pytest.raises(SystemExit):
+        best_seeds.main([*common, "--ablation", f"locked_dropout={locked[0]}", "--ablation", f"locked_dropout={locked[1]}"])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from seqtag.models import Tagger, TaggerConfig
-from seqtag.rnn import reverse_padded, run_flipped, run_packed
+from seqtag.rnn import locked_dropout, reverse_padded, run_flipped, run_packed
 
 
 def _batch(seed: int = 0, b: int = 5, t: int = 9, e: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,3 +81,84 @@ def test_run_flipped_rejects_what_it_cannot_run() -> None:
         run_flipped(nn.RNN(3, 2, batch_first=True), torch.randn(2, 4, 3), torch.tensor([4, 2]))
     with pytest.raises(ValueError, match="length"):
         run_flipped(nn.LSTM(3, 2, batch_first=True), torch.randn(2, 4, 3), torch.tensor([5, 2]))
+
+
+# ---------------------------------------------------------------- locked (variational) dropout
+
+
+def test_locked_dropout_keeps_one_mask_per_sentence_and_feature() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(4, 7, 50)
+    out = locked_dropout(x, 0.4)
+    assert out.shape == x.shape
+    assert ((out == 0) | torch.isclose(out, torch.tensor(1 / 0.6))).all()  # dropped, or scaled up
+    # every time step of a sentence has the same mask; sentences and features differ
+    assert torch.equal(out, out[:, :1].expand_as(out))
+    assert not torch.equal(out[0, 0], out[1, 0])
+    assert 0.2 < (out[:, 0] == 0).float().mean() < 0.6
+    # while per-word dropout draws a new mask at every step
+    per_word = nn.functional.dropout(x, 0.4, training=True)
+    assert not torch.equal(per_word, per_word[:, :1].expand_as(per_word))
+
+
+def test_locked_dropout_is_the_identity_off_training_and_checks_its_input() -> None:
+    x = torch.randn(2, 3, 4)
+    assert locked_dropout(x, 0.5, training=False) is x
+    assert locked_dropout(x, 0.0) is x
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        locked_dropout(x, 1.0)
+    with pytest.raises(ValueError, match=r"\(B, T, D\)"):
+        locked_dropout(torch.randn(2, 3), 0.5)
+
+
+def test_run_flipped_locked_drops_whole_features_between_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqtag.rnn as rnn_module
+
+    seen: list[tuple[tuple[int, ...], float]] = []
+
+    def spy(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+        seen.append((tuple(x.shape), p))
+        return locked_dropout(x, p, training)
+
+    monkeypatch.setattr(rnn_module, "locked_dropout", spy)
+    rnn = nn.LSTM(6, 4, num_layers=3, bidirectional=True, batch_first=True, dropout=0.3)
+    x, lengths = _batch()
+    run_flipped(rnn, x, lengths, locked=True)
+    assert seen == [((5, 9, 8), 0.3)] * 2  # before layers 2 and 3, on both directions' outputs
+    seen.clear()
+    run_flipped(rnn, x, lengths)  # per-word dropout, as nn.LSTM's own
+    run_flipped(rnn.eval(), x, lengths, locked=True)  # no dropout in eval
+    assert seen == []
+
+
+def test_tagger_locked_dropout_masks_per_sentence_in_training_only() -> None:
+    base = {"vocab_size": 30, "num_tags": 5, "embedding_dim": 8, "hidden_size": 6, "num_layers": 2,
+            "dropout": 0.5, "rnn_dropout": 0.5, "flipped": True}
+    torch.manual_seed(3)
+    plain = Tagger(TaggerConfig(**base)).eval()  # type: ignore[arg-type]
+    locked = Tagger(TaggerConfig(**{**base, "locked_dropout": True})).eval()  # type: ignore[arg-type]
+    locked.load_state_dict(plain.state_dict())  # same weights: dropout is not part of them
+    lengths = torch.tensor([5, 2, 4])
+    words = torch.randint(2, 30, (3, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)
+    torch.testing.assert_close(locked(words, lengths), plain(words, lengths))
+    locked.train()
+    torch.manual_seed(1)
+    a = locked(words, lengths)
+    torch.manual_seed(1)
+    torch.testing.assert_close(locked(words, lengths), a)  # same seed, same masks
+    torch.manual_seed(2)
+    assert not torch.allclose(locked(words, lengths), a)
+    # the features the output layer reads: a dropped one is zero at every word of its sentence
+    torch.manual_seed(4)
+    h = locked.features(words, lengths)
+    dropped = h[0, : lengths[0]] == 0
+    assert dropped.any() and torch.equal(dropped, dropped[:1].expand_as(dropped))
+
+
+def test_locked_dropout_between_stacked_layers_needs_the_flipped_path() -> None:
+    base = {"vocab_size": 30, "num_tags": 5, "num_layers": 2, "rnn_dropout": 0.3, "locked_dropout": True}
+    with pytest.raises(ValueError, match="locked_dropout between stacked layers needs flipped=True"):
+        TaggerConfig(**base)  # type: ignore[arg-type]
+    TaggerConfig(**{**base, "flipped": True})  # type: ignore[arg-type]
+    TaggerConfig(**{**base, "rnn_dropout": 0.0})  # type: ignore[arg-type]  # nothing between the layers
+    TaggerConfig(**{**base, "num_layers": 1})  # type: ignore[arg-type]

@@ -227,7 +227,8 @@ def best_ablation_rows(files: dict[str, dict]) -> list[str]:
     kept = ("; a row marked *vs X* was measured earlier against row X's run (the preset before its last change) "
             "and is kept as it was: its brackets are X's number minus the row's" if against else "")
     out = ["Ablation of `--preset best` (`best_ablation.json`; each direction is the preset with one option changed, "
-           "one run on the preset's seed; in brackets the preset's number minus the row's, in points and minutes: "
+           "one run on the preset's seed, or where the row says so the mean of several seeds against the preset's runs of the same "
+           "seeds on the same CPU; in brackets the preset's number minus the row's, in points and minutes: "
            "positive accuracy means the preset's own setting is better; minutes depend on the CPU, the torch threads "
            "and the load, which each row records, and are compared only between runs on the same CPU with the same "
            f"threads: against the preset's seed-0 run, or against the run of the preset the bracket names{kept}):", "",
@@ -247,7 +248,8 @@ def best_ablation_rows(files: dict[str, dict]) -> list[str]:
             command = f"--preset best {r['change']}"
         versus = f" *vs {r['against']}*" if r.get("against") else ""
         load = r.get("load_average") or ((r.get("machine") or {}).get("load_average"))
-        load_ = f"{load[0]:.1f}" if load else "see each seed"
+        load_ = (f"{load[0]:.1f}" if load else "/".join(f"{e['load_average'][0]:.1f}" for e in r["each"])
+                 if r.get("each") and all(e.get("load_average") for e in r["each"]) else "see each seed")
         if r.get("cpu"):  # rows written before the CPU and threads were recorded show the load alone
             load_ = f"{r['cpu']}, {r.get('train_threads') or '?'} thread(s), load {load_}"
         out.append(f"| {r['what']} | {cell(r, 'upos', 'test')} | {cell(r, 'upos', 'dev')} | {cell(r, 'xpos', 'test')} "

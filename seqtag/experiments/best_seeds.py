@@ -11,8 +11,10 @@ run files and writes two results files (:func:`seqtag.io.save_results`, with the
   those numbers; and an **ensemble** of the seeds' checkpoints (softmax probabilities averaged per
   output layer), with the seconds it took to tag test;
 - ``book/results/best_ablation.json``: one row per direction (the preset on seed 0 and its seed
-  mean, then the preset with one option changed, each against the preset's seed 0), with the
-  accuracy differences, the training minutes, and the command that made each row. With ``--keep``,
+  mean, then the preset with one option changed, each against the preset's seed 0; a direction
+  given on several seeds, ``--ablation NAME=FILE,FILE,...``, is their mean against the preset's
+  runs of the same seeds on the same CPU), with the accuracy differences, the training minutes, and
+  the command that made each row. With ``--keep``,
   the rows of an earlier ablation file stay as they were measured, each marked with the row it was
   measured against (the earlier preset's run, which must be a row here): a preset that changed
   since keeps the evidence for its older choices without retraining every row.
@@ -43,7 +45,7 @@ from seqtag.io import load_json, save_results
 from seqtag.options import ArgumentParser
 
 __all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_difference", "train_threads", "seed_row", "summarise",
-           "targets", "replication", "kept_rows", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
+           "targets", "replication", "kept_rows", "repeated_row", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
 
 #: Issue 14's targets: mean test accuracy over the seeds per tag set, training minutes per model.
 TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
@@ -62,6 +64,8 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "char_lstm": ("a character BiLSTM (25 states per direction) instead of the char-CNN", '--set char_encoder="lstm"'),
     "char_cnn": ("the char-CNN instead of the character BiLSTM", '--set char_encoder="cnn"'),
     "one_thread": ("the same training on 1 torch thread instead of 2", "--set num_threads=1"),
+    "locked_dropout": ("variational (locked) dropout: one mask per sentence and feature instead of one per word",
+                       "--set locked_dropout=true"),
 }
 TAGSETS = ("upos", "xpos")
 #: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
@@ -249,7 +253,8 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
         if "change" not in r or r["name"] in have:
             continue
         row = {**r, **against, "kept_from": source}
-        if (r.get("gain") or {}).get("train_minutes") is not None:
+        if (r.get("gain") or {}).get("train_minutes") is not None and "against_runs" not in r:
+            # (a row of several seeds names the runs it was compared with itself: against_runs)
             # the run its minutes were compared with (rows written before minutes_against existed:
             # that file's preset run), by its name here
             row["minutes_against"] = _same_run_here(previous, r.get("minutes_against") or "preset", rows, source)
@@ -286,9 +291,63 @@ def _same_clock(run: dict[str, Any], ref: dict[str, Any], threads_changed: bool)
     return here["cpu"] == there["cpu"] and (here["train_threads"] != there["train_threads"]) == threads_changed
 
 
+def _check_direction(name: str, run: dict[str, Any], ref: dict[str, Any]) -> str:
+    """The option direction ``name`` changes, after checking that ``run`` is ``ref``'s recipe with only that
+    option changed, to the direction's value (else ``ValueError``)."""
+    option, value = changed_option(ABLATIONS[name][1])
+    diff = option_difference(run, ref, [k for k in FREE_OPTIONS if k != option])
+    if set(diff) != {option} or diff[option][1] != value:
+        raise ValueError(f"ablation {name} ({run.get('file') or 'run'}): expected the preset with only {option}="
+                         f"{json.dumps(value)}, but its options differ in {diff or 'nothing'} (option: (preset's, row's))")
+    return option
+
+
+def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A direction run on several seeds (:func:`seed_row` s), against the preset's runs of the same seeds
+    on the same CPU with the same threads, found among ``recipe`` (the seeds, the replication, the timing
+    runs): the mean of each side, and the gain (the preset's mean minus the row's) over those pairs,
+    so neither the seeds nor the machine differ between the two sides.
+
+    Raises:
+        ValueError: a run is not the preset with only that option changed, the runs are not one
+            recipe, or a seed has no run of the preset on its CPU and threads to pair with.
+    """
+    if not recipe:
+        raise ValueError("no seed runs: the ablation compares with the preset's runs")
+    option = ""
+    for run in runs:
+        option = _check_direction(name, run, recipe[0])
+    summary = summarise(runs)  # one recipe, over its seeds
+    pairs = []
+    for run in runs:
+        match = next((r for r in recipe if r["seed"] == run["seed"]
+                      and _same_clock(run, r, threads_changed=option == "num_threads")), None)
+        if match is None:
+            where = _where(run, load=False)
+            raise ValueError(f"ablation {name} ({run.get('file') or 'run'}): no run of the preset with seed {run['seed']} "
+                             f"on {where['cpu']} with {where['train_threads']} thread(s) to compare with: add it "
+                             "(--seeds, --replication or --timing)")
+        pairs.append(match)
+    mean: dict[str, Any] = {t: {k: summary[t][k]["mean"] for k in ("dev", "test")} for t in TAGSETS if t in summary}
+    against = {t: {k: statistics.fmean(r[t][k] for r in pairs) for k in ("dev", "test")} for t in mean}
+    gain: dict[str, Any] = {t: {k: against[t][k] - mean[t][k] for k in ("dev", "test")} for t in mean}
+    gain["train_minutes"] = statistics.fmean(r["train_minutes"] for r in pairs) - summary["train_minutes"]["mean"]
+    seeds = ", ".join(str(x) for x in summary["seeds"])
+    return {"name": name, "what": f"{ABLATIONS[name][0]} (mean of seeds {seeds})", "change": ABLATIONS[name][1],
+            "seeds": summary["seeds"], "command": [r["command"] for r in runs], **mean,
+            "train_minutes": summary["train_minutes"]["mean"],
+            "each": [{"seed": r["seed"], **_numbers(r), "load_average": (r.get("machine") or {}).get("load_average")}
+                     for r in runs],
+            "gain": gain, "minutes_against": f"the preset's runs of seeds {seeds} there",
+            "against_runs": [r.get("file") or r["command"] for r in pairs],
+            "against_mean": {**against, "train_minutes": statistics.fmean(r["train_minutes"] for r in pairs)},
+            **_where(runs[0], load=False), "load_average": None}
+
+
 def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str, Any]],
                   flipped: dict[str, Any] | None = None, kept: tuple[dict[str, Any], str] | None = None,
-                  timing: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+                  timing: Sequence[dict[str, Any]] = (), repeated: dict[str, Sequence[dict[str, Any]]] | None = None,
+                  again: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """The ablation table: the preset (seed 0, and the seed mean), then one row per direction (the
     preset with one option changed).
 
@@ -301,6 +360,9 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             measured against their own preset run (:func:`kept_rows`), follow the new rows.
         timing: :func:`seed_row` of runs of the preset's own recipe on other CPUs or threads (rows
             ``preset_on_1``, ``preset_on_2``...): a direction run there has its minutes compared with them.
+        repeated: ``{name: [seed_row(run), ...]}``: directions run on several seeds, each a row of
+            :func:`repeated_row`, compared with the preset's runs of the same seeds on the same CPU
+            among ``seeds``, ``again`` (the replication's runs) and ``timing``.
 
     Each direction's ``gain`` is the preset's number minus the direction's: what the preset's own
     setting buys over the row's (positive: the preset's choice is better), in accuracy points
@@ -312,7 +374,8 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
     """
     if not seeds:
         raise ValueError("no seed runs: the ablation compares with the preset's seed 0")
-    unknown = sorted(set(ablations) - set(ABLATIONS))
+    repeated = repeated or {}
+    unknown = sorted((set(ablations) | set(repeated)) - set(ABLATIONS))
     if unknown:
         raise ValueError(f"unknown ablation row(s) {unknown}; known: {sorted(ABLATIONS)}")
     ref = next((r for r in seeds if r["seed"] == 0), seeds[0])
@@ -344,11 +407,7 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         if run["seed"] != ref["seed"]:
             raise ValueError(f"ablation {name}: seed {run['seed']}, but the preset row is seed {ref['seed']}: "
                              "compare runs of the same seed")
-        option, value = changed_option(ABLATIONS[name][1])
-        diff = option_difference(run, ref, [k for k in FREE_OPTIONS if k != option])
-        if set(diff) != {option} or diff[option][1] != value:
-            raise ValueError(f"ablation {name} ({run.get('file') or 'run'}): expected the preset with only {option}="
-                             f"{json.dumps(value)}, but its options differ in {diff or 'nothing'} (option: (preset's, row's))")
+        option = _check_direction(name, run, ref)
         gain: dict[str, Any] = {t: {k: ref[t][k] - run[t][k] for k in ("dev", "test")}
                                 for t in TAGSETS if t in run and t in ref}
         clock = next(((n, c) for n, c in clocks if _same_clock(run, c, threads_changed=option == "num_threads")), None)
@@ -356,6 +415,9 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         rows.append({"name": name, "what": ABLATIONS[name][0], "change": ABLATIONS[name][1], "seed": run["seed"],
                      "command": run["command"], **_numbers(run), "gain": gain,
                      **({"minutes_against": clock[0]} if clock is not None else {}), **_where(run)})
+    for name in ABLATIONS:
+        if name in repeated:
+            rows.append(repeated_row(name, repeated[name], [*seeds, *again, *timing]))
     if kept is not None:
         rows += kept_rows(kept[0], rows, kept[1])
     if flipped is not None:
@@ -465,13 +527,14 @@ def ensemble_scores(taggers: Sequence[Any], splits: dict[str, Sequence[Any]]) ->
 
 
 # ------------------------------------------------------------------------------------------- main
-def _name_file(item: str, ap: argparse.ArgumentParser) -> tuple[str, str]:
-    name, sep, file = item.partition("=")
-    if not sep or not name or not file:
-        ap.error(f"--ablation {item}: write NAME=FILE, NAME one of {', '.join(ABLATIONS)}")
+def _name_file(item: str, ap: argparse.ArgumentParser) -> tuple[str, list[str]]:
+    name, sep, files = item.partition("=")
+    if not sep or not name or not files or "" in files.split(","):
+        ap.error(f"--ablation {item}: write NAME=FILE (or NAME=FILE,FILE,... for several seeds), "
+                 f"NAME one of {', '.join(ABLATIONS)}")
     if name not in ABLATIONS:
         ap.error(f"--ablation {item}: unknown row {name!r}; known: {', '.join(ABLATIONS)}")
-    return name, file
+    return name, files.split(",")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -482,7 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="run files of python -m seqtag.experiments.best, one per seed (e.g. book/results/best_seed0.json)")
     ap.add_argument("--ablation", action="append", default=[], metavar="NAME=FILE",
                     help=f"a run of the preset with one option changed, same seed as the preset's first row; "
-                         f"NAME one of {', '.join(ABLATIONS)} (repeat the option for each row)")
+                         f"NAME one of {', '.join(ABLATIONS)} (repeat the option for each row); NAME=FILE,FILE,... : "
+                         "the direction on several seeds, compared with the preset's runs of those seeds on the same "
+                         "CPU (among --seeds, --replication and --timing)")
     ap.add_argument("--keep", default=None, metavar="FILE",
                     help="a previous ablation file (e.g. book/results/best_ablation.json): its direction rows are kept "
                          "as measured, against that file's preset run, which must be one of the --ablation rows here")
@@ -508,6 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoints and len(args.checkpoints) != len(args.seeds):
         ap.error(f"{len(args.checkpoints)} checkpoints for {len(args.seeds)} seeds: give one per seed, in the same order")
     pairs = [_name_file(item, ap) for item in args.ablation]
+    if len({name for name, _ in pairs}) < len(pairs):
+        ap.error("--ablation: a row named twice; give a direction's seeds as NAME=FILE,FILE,...")
 
     def rel(path: str) -> str:
         return Path(path).name if Path(path).resolve().parent == Path(args.json).resolve().parent else path
@@ -531,7 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     **scores, "threads": threads, "load_before": before, "machine": record}
     elif args.keep_ensemble and Path(args.json).is_file():
         ensemble = load_json(args.json).get("ensemble")
-    again = replication(seeds, [seed_row(load_json(f), rel(f)) for f in args.replication]) if args.replication else None
+    again_runs = [seed_row(load_json(f), rel(f)) for f in args.replication]
+    again = replication(seeds, again_runs) if again_runs else None
     command = "python -m seqtag.experiments.best_seeds " + " ".join(sys.argv[1:] if argv is None else argv)
     found = targets(summary)
     options = {k: v for k, v in seeds[0]["options"].items() if k != "seed"}
@@ -545,17 +613,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     }, schedule=f"aggregation of {len(seeds)} runs of python -m seqtag.experiments.best (full EWT, --preset best, "
                 f"seeds {summary['seeds']}); each run's own machine record is kept under seeds[].machine",
         device=args.device)
-    ablations = {name: seed_row(load_json(file), file) for name, file in pairs}
+    ablations = {name: seed_row(load_json(files[0]), files[0]) for name, files in pairs if len(files) == 1}
+    repeated = {name: [seed_row(load_json(f), rel(f)) for f in files] for name, files in pairs if len(files) > 1}
     bench = Path(args.bench)
     flipped = flipped_speed(load_json(bench), bench.stem) if bench.is_file() else None
     same = args.keep and Path(args.keep).resolve() == Path(args.ablation_json).resolve()
     kept = (load_json(args.keep), Path(args.keep).name + (" (its version before this rewrite)" if same else "")) if args.keep else None
     timing = [seed_row(load_json(f), rel(f)) for f in args.timing]
-    rows = ablation_rows(seeds, ablations, flipped, kept, timing)
+    rows = ablation_rows(seeds, ablations, flipped, kept, timing, repeated, again_runs)
     save_results(args.ablation_json, {"command": command, "preset": "best", "rows": rows,
                                       "gain": "the preset's number minus the row's (positive: the preset's own setting is better)"},
                  schedule=f"ablation of --preset best on seed {rows[0]['seed']}: each row one run of "
-                          "python -m seqtag.experiments.best (full EWT); rows' load under load_average",
+                          "python -m seqtag.experiments.best (full EWT), a row with 'seeds' one run per seed; rows' load "
+                          "under load_average (each seed's under each[])",
                  device=args.device)
     for tagset in TAGSETS:
         if tagset in summary:
