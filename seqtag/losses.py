@@ -50,7 +50,8 @@ def _reduce(per_token: Tensor, mask: Tensor, reduction: Reduction) -> Tensor:
 
 
 def masked_cross_entropy(
-    logits: Tensor, targets: Tensor, mask: Tensor, reduction: Reduction = "token_mean"
+    logits: Tensor, targets: Tensor, mask: Tensor, reduction: Reduction = "token_mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Cross-entropy over real tokens only.
 
@@ -61,6 +62,9 @@ def masked_cross_entropy(
         reduction: ``"token_mean"`` (mean over all real tokens of the batch: every word weighs the
             same), ``"sentence_mean"`` (mean over sentences of each sentence's mean: every sentence
             weighs the same), ``"sum"``, or ``"none"`` (``(B, T)`` with zeros on padding).
+        label_smoothing: ``s`` in ``[0, 1)``: each token's loss is ``(1 - s)`` times its
+            cross-entropy plus ``s`` times the mean of ``-log p`` over the classes ``1..C-1`` (the
+            real tags: class 0 is ``<pad>``, which no decoder picks, so it gets no share).
 
     Returns:
         A scalar (or ``(B, T)`` for ``"none"``). A batch without any real token gives ``0``, not NaN.
@@ -73,7 +77,16 @@ def masked_cross_entropy(
     # enough, because log_softmax's backward multiplies the (zero) upstream gradient by exp(NaN or
     # inf) at a padded row, and 0 * NaN = NaN. masked_fill's own backward gives the pads exact zeros.
     safe_logits = logits.masked_fill(~mask.unsqueeze(2), 0.0)
-    per_token = F.cross_entropy(safe_logits.transpose(1, 2), safe_targets, reduction="none")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if label_smoothing and logits.size(2) < 2:
+        raise ValueError(f"label_smoothing needs real classes 1..C-1 beside <pad> = 0, got C = {logits.size(2)}")
+    if not label_smoothing:
+        per_token = F.cross_entropy(safe_logits.transpose(1, 2), safe_targets, reduction="none")
+    else:
+        log_probs = F.log_softmax(safe_logits, dim=2)
+        nll = -log_probs.gather(2, safe_targets.unsqueeze(2)).squeeze(2)
+        per_token = (1.0 - label_smoothing) * nll - label_smoothing * log_probs[:, :, 1:].mean(2)
     return _reduce(per_token.masked_fill(~mask, 0.0), mask, reduction)
 
 
@@ -87,7 +100,9 @@ def masked_nll(
     return _reduce((-picked).masked_fill(~mask, 0.0), mask, reduction)
 
 
-def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:
+def sequence_loss(
+    model: nn.Module, batch: Batch, reduction: Reduction = "token_mean", label_smoothing: float = 0.0
+) -> Tensor:
     """The training loss of a tagger on a labelled batch (what :mod:`seqtag.train` minimises).
 
     Runs ``model(batch.words, batch.lengths, batch.chars)`` -> ``(B, T, C)`` scores and returns
@@ -100,38 +115,48 @@ def sequence_loss(model: nn.Module, batch: Batch, reduction: Reduction = "token_
         batch: a :class:`seqtag.batching.Batch` with ``tags``, already on the model's device
             (``lengths`` stays on the CPU).
         reduction: see :func:`masked_cross_entropy`.
+        label_smoothing: smooth both output layers' targets this much (see
+            :func:`masked_cross_entropy`; ``TrainConfig.label_smoothing``).
 
     Raises:
-        ValueError: the batch has no tags (unlabelled text cannot be trained on).
+        ValueError: the batch has no tags (unlabelled text cannot be trained on), or label smoothing
+            with a CRF (its loss scores whole sequences, not one tag per word).
     """
     if batch.tags is None:
         raise ValueError("sequence_loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
+    if label_smoothing and getattr(model, "crf", None) is not None:
+        raise ValueError("label_smoothing works on per-word cross-entropy: a CRF tagger's loss cannot use it")
     if getattr(model, "aux_output", None) is None:
-        return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction)
+        return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction, label_smoothing)
     # joint tagging: both output layers from one encoder pass, the two losses summed
     if batch.aux_tags is None:
         raise ValueError("this tagger learns a second tag set: the batch needs aux_tags (build the dataset with them)")
     scores, aux_scores = model.forward_heads(batch.words, batch.lengths, batch.chars)
-    aux_loss = masked_cross_entropy(aux_scores, batch.aux_tags, batch.mask, reduction)
-    return scores_loss(model, scores, batch, reduction) + aux_loss
+    aux_loss = masked_cross_entropy(aux_scores, batch.aux_tags, batch.mask, reduction, label_smoothing)
+    return scores_loss(model, scores, batch, reduction, label_smoothing) + aux_loss
 
 
-def scores_loss(model: nn.Module, scores: Tensor, batch: Batch, reduction: Reduction = "token_mean") -> Tensor:
+def scores_loss(
+    model: nn.Module, scores: Tensor, batch: Batch, reduction: Reduction = "token_mean", label_smoothing: float = 0.0
+) -> Tensor:
     """The loss of ``scores`` ``(B, T, C)`` (the model's output on ``batch``) against ``batch.tags``.
 
     A model with a CRF (``model.crf`` not ``None``: :class:`seqtag.models.Tagger` with
     ``config.crf``) gets its negative log-likelihood (:func:`crf_nll`), any other the
-    :func:`masked_cross_entropy`, both over ``batch.mask`` (bool ``(B, T)``, on the scores' device).
+    :func:`masked_cross_entropy` (with ``label_smoothing``), both over ``batch.mask`` (bool
+    ``(B, T)``, on the scores' device).
 
     Raises:
-        ValueError: the batch has no tags.
+        ValueError: the batch has no tags, or label smoothing with a CRF.
     """
     if batch.tags is None:
         raise ValueError("a loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
     crf = getattr(model, "crf", None)
     if crf is not None:
+        if label_smoothing:
+            raise ValueError("label_smoothing works on per-word cross-entropy: a CRF tagger's loss cannot use it")
         return crf_nll(crf, scores, batch.tags, batch.mask, reduction)
-    return masked_cross_entropy(scores, batch.tags, batch.mask, reduction)
+    return masked_cross_entropy(scores, batch.tags, batch.mask, reduction, label_smoothing)
 
 
 def crf_nll(

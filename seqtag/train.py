@@ -77,6 +77,20 @@ def _expand_vocab(result: TrainedTagger, source: str, max_words: int) -> None:
     result.words = words
 
 
+def _check_dev_tags(dev: Sequence[Sentence], tagset: str, known: Vocab, n_train: int) -> None:
+    """Refuse a dev tag the training sentences never have: no tagger trained on them can predict it."""
+    for i, sentence in enumerate(dev):
+        for tag in sentence.tags(tagset):  # type: ignore[arg-type]
+            if tag not in known:
+                where = f"line {sentence.line}" if sentence.line else f"sentence {i}"
+                name = f" ({sentence.sent_id})" if sentence.sent_id else ""
+                raise ValueError(
+                    f"dev {where}{name}: {tagset.upper()} tag {tag!r} never occurs in the {n_train} training "
+                    f"sentences, so no tagger trained on them can predict it (train on more sentences, or "
+                    f"map that tag to one training has)"
+                )
+
+
 def _fit(
     train: Sequence[Sentence],
     dev: Sequence[Sentence],
@@ -98,6 +112,8 @@ def _fit(
     aux = Vocab.build(tags_of(train, cfg.aux_tagset), unk=False) if cfg.aux_tagset else None  # type: ignore[arg-type]
     model_cfg = TaggerConfig(len(words), len(tags), char_vocab_size=len(chars) if use_chars else 0,
                              aux_num_tags=len(aux) if aux else 0, **options)
+    if model_cfg.crf and cfg.label_smoothing:  # before any training: the loss would refuse at step 1
+        raise ValueError("label_smoothing works on per-word cross-entropy: a CRF tagger's loss cannot use it")
     model = Tagger(model_cfg).to(device)
     if model_cfg.joint_decoding:  # before the EMA copies the model: the pairs are part of it
         model.set_tag_pairs(seen_pairs(train, cfg.tagset, cfg.aux_tagset, tags, aux))  # type: ignore[arg-type]
@@ -108,6 +124,9 @@ def _fit(
         # every row: those the source lacks are random at the source's scale (not N(0, 1))
         vectors, _found = pretrained_matrix(words, cfg.embeddings, model_cfg.embedding_dim, seed=cfg.seed)
         model.load_pretrained(vectors)
+    _check_dev_tags(dev, cfg.tagset, tags, len(train))
+    if aux is not None:
+        _check_dev_tags(dev, cfg.aux_tagset, aux, len(train))  # type: ignore[arg-type]
     second = (lambda part: tags_of(part, cfg.aux_tagset)) if cfg.aux_tagset else (lambda part: None)
     train_ds = result.dataset([s.words for s in train], tags_of(train, cfg.tagset), second(train))  # type: ignore[arg-type]
     dev_ds = result.dataset([s.words for s in dev], tags_of(dev, cfg.tagset), second(dev))  # type: ignore[arg-type]
@@ -141,7 +160,7 @@ def _fit(
         loss_sum, tokens = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, **bar):
             batch = batch.to(device, non_blocking=transfer["non_blocking"])
-            loss = sequence_loss(model, batch)  # mean over the batch's real tokens
+            loss = sequence_loss(model, batch, label_smoothing=cfg.label_smoothing)  # mean over real tokens
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_norm:  # LSTMs' gradients can spike on long sentences

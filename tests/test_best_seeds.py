@@ -163,7 +163,8 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert best_seeds.changed_option('--set lr_schedule="constant"') == ("lr_schedule", "constant")
     assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
-        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout"}
+        "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout",
+        "label_smoothing"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
@@ -328,5 +329,16 @@ def test_a_direction_on_several_seeds_is_paired_with_the_presets_runs_of_those_s
     with pytest.raises(ValueError, match="expected the preset with only locked_dropout=true"):
         best_seeds.repeated_row("locked_dropout", [best_seeds.seed_row(_on(_run(0, 0.96, 0.95, 18.0), "Slow"))],
                                 [best_seeds.seed_row(json.loads(Path(again[0]).read_text()))])
+    # the preset's seed 0 once more on the replication's CPU: a rerun there, not a time reference of its own
+    rerun = _write(tmp_path, "rerun", _on(_run(0, 0.963, 0.957, 16.0), "Slow"))
+    assert best_seeds.main([*common, "--timing", rerun]) == 0
+    row = next(r for r in json.loads(abl.read_text())["rows"] if r["name"] == "preset_on_1")
+    assert row["what"].endswith("again on Slow with 1 thread(s), as the replication's seed 0 was there: how far a "
+                                "rerun there moves the numbers and the minutes")
+    # one row, one CPU: runs from two CPUs would average minutes that do not compare
+    mixed = [best_seeds.seed_row(json.loads(Path(f).read_text())) for f in locked[:2]]
+    mixed[1]["machine"] = {**mixed[1]["machine"], "cpu": "Fast"}
+    with pytest.raises(ValueError, match="its runs trained on .*Slow.* and .*Fast"):
+        best_seeds.repeated_row("locked_dropout", mixed, [best_seeds.seed_row(json.loads(Path(f).read_text())) for f in again])
     with pytest.raises(SystemExit):
         best_seeds.main([*common, "--ablation", f"locked_dropout={locked[0]}", "--ablation", f"locked_dropout={locked[1]}"])

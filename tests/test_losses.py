@@ -109,3 +109,32 @@ def test_bad_inputs_name_the_problem():
         masked_cross_entropy(logits, targets, mask.float())
     with pytest.raises(ValueError, match="unknown reduction"):
         masked_cross_entropy(logits, targets, mask, "mean")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("s", [0.1, 0.3])
+def test_label_smoothing_is_cross_entropy_against_smoothed_targets_over_the_real_tags(s):
+    logits, targets, mask = _batch(3)
+    c = logits.size(2)
+    # the target distribution: 1 - s on the true tag, s spread evenly over tags 1..C-1, none on <pad> = 0
+    q = torch.zeros(3, 5, c)
+    q[:, :, 1:] = s / (c - 1)
+    q.scatter_add_(2, targets.unsqueeze(2), torch.full((3, 5, 1), 1.0 - s))
+    per_token = -(q * logits.log_softmax(-1)).sum(-1)
+    ref = per_token[mask].mean()
+    ours = masked_cross_entropy(logits, targets, mask, label_smoothing=s)
+    torch.testing.assert_close(ours, ref)
+    assert not torch.allclose(ours, masked_cross_entropy(logits, targets, mask))  # it changes the loss
+    # padding still gets no gradient and no say
+    (grad,) = torch.autograd.grad(masked_cross_entropy(logits, targets, mask, "sum", label_smoothing=s), logits)
+    assert torch.all(grad[~mask] == 0)
+
+
+def test_label_smoothing_zero_is_plain_cross_entropy_and_bad_values_are_named():
+    logits, targets, mask = _batch(4)
+    torch.testing.assert_close(masked_cross_entropy(logits, targets, mask, label_smoothing=0.0),
+                               masked_cross_entropy(logits, targets, mask))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+            masked_cross_entropy(logits, targets, mask, label_smoothing=bad)
+    with pytest.raises(ValueError, match="real classes 1..C-1"):
+        masked_cross_entropy(logits[:, :, :1], targets * 0, mask, label_smoothing=0.1)

@@ -254,7 +254,7 @@ def test_vocabs_subset_and_overrides() -> None:
     [({"epochs": 0}, "epochs must be >= 1"), ({"tagset": "deprel"}, "tagset must be"),
      ({"optimizer": "sgd"}, "optimizer must be 'adam'"), ({"lr": 0}, "lr must be > 0"),
      ({"patience": -1}, "patience must be >= 0"), ({"num_threads": 0}, "num_threads"),
-     ({"lr_decay": 1.5}, "lr_decay must be in")],
+     ({"lr_decay": 1.5}, "lr_decay must be in"), ({"label_smoothing": 1.0}, "label_smoothing must be in")],
 )
 @pytest.mark.bad_input
 def test_train_config_validation(kwargs: dict, expected: str) -> None:
@@ -359,7 +359,7 @@ def test_max_tokens_caps_the_padded_batch(monkeypatch: pytest.MonkeyPatch) -> No
     sizes: list[int] = []
     real_loss = train_module.sequence_loss
     monkeypatch.setattr(train_module, "sequence_loss",
-                        lambda model, batch: sizes.append(batch.words.numel()) or real_loss(model, batch))
+                        lambda model, batch, **kw: sizes.append(batch.words.numel()) or real_loss(model, batch, **kw))
     fit(TRAIN, DEV[:4], quick(epochs=1, batch_size=32), SMALL, progress=False)
     assert max(sizes) > 60  # without the cap, 32 sentences of ~6 tokens pad to more than 60
     sizes.clear()
@@ -380,3 +380,33 @@ def test_crf_tagger_fit_save_load_evaluate(tmp_path: Path) -> None:
     after = back.evaluate(DEV)
     assert after.predictions == before.predictions and after.correct == before.correct
     assert after.loss == pytest.approx(before.loss)
+
+
+def test_label_smoothing_reaches_the_training_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqtag.train as train_module
+
+    seen: list[float] = []
+    real_loss = train_module.sequence_loss
+    monkeypatch.setattr(train_module, "sequence_loss",
+                        lambda model, batch, **kw: seen.append(kw.get("label_smoothing", 0.0)) or real_loss(model, batch, **kw))
+    result = fit(TRAIN[:32], DEV[:4], quick(epochs=1, label_smoothing=0.1), SMALL, progress=False)
+    assert seen and set(seen) == {0.1}
+    assert result.train_config.label_smoothing == 0.1  # kept with the checkpoint's training options
+
+
+@pytest.mark.bad_input
+def test_label_smoothing_with_a_crf_is_refused_before_training() -> None:
+    with pytest.raises(ValueError, match="a CRF tagger's loss cannot use it"):
+        fit(TRAIN[:8], DEV[:2], quick(epochs=1, label_smoothing=0.1), {**SMALL, "crf": True}, progress=False)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("aux", [None, "xpos"])
+def test_a_dev_tag_training_never_has_is_named_with_its_line(aux: str | None) -> None:
+    dev = [*DEV[:3], Sentence(["hello", "!"], ["INTJ", "PUNCT"], ["UH", "."], "odd-1", 77)]
+    if aux:  # the main tag set is fine; the second one has the stranger
+        dev[3] = Sentence(["the", "dog"], ["DET", "NOUN"], ["DT", "FW"], "odd-1", 77)
+    tag = "'FW'" if aux else "'INTJ'"
+    with pytest.raises(ValueError, match=rf"dev line 77 \(odd-1\): {'XPOS' if aux else 'UPOS'} tag {tag} never occurs "
+                                         rf"in the 32 training sentences"):
+        fit(TRAIN[:32], dev, quick(epochs=1, aux_tagset=aux), SMALL, progress=False)

@@ -77,6 +77,13 @@ def test_joint_loss_is_the_sum_of_both_heads_from_one_encoder_pass(joint: Traine
     aux = masked_cross_entropy(AuxHead(model)(batch.words, batch.lengths), batch.aux_tags, batch.mask)
     torch.testing.assert_close(loss, main + aux)
     assert len(calls) == 1  # flipped=False here: the RNN module itself ran once for both heads
+    # label smoothing reaches both output layers
+    smoothed = sequence_loss(model, batch, label_smoothing=0.2)
+    main_s = masked_cross_entropy(model(batch.words, batch.lengths), batch.tags, batch.mask, label_smoothing=0.2)
+    aux_s = masked_cross_entropy(AuxHead(model)(batch.words, batch.lengths), batch.aux_tags, batch.mask,
+                                 label_smoothing=0.2)
+    torch.testing.assert_close(smoothed, main_s + aux_s)
+    assert not torch.allclose(smoothed, main_s + aux)
 
 
 def test_each_epochs_dev_evaluation_reads_the_encoder_once_for_both_heads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,6 +66,7 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "one_thread": ("the same training on 1 torch thread instead of 2", "--set num_threads=1"),
     "locked_dropout": ("variational (locked) dropout: one mask per sentence and feature instead of one per word",
                        "--set locked_dropout=true"),
+    "label_smoothing": ("label smoothing 0.1 on both output layers", "--set label_smoothing=0.1"),
 }
 TAGSETS = ("upos", "xpos")
 #: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
@@ -310,13 +311,17 @@ def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dic
 
     Raises:
         ValueError: a run is not the preset with only that option changed, the runs are not one
-            recipe, or a seed has no run of the preset on its CPU and threads to pair with.
+            recipe or not on one CPU with the same threads, or a seed has no run of the preset on its
+            CPU and threads to pair with.
     """
     if not recipe:
         raise ValueError("no seed runs: the ablation compares with the preset's runs")
     option = ""
     for run in runs:
         option = _check_direction(name, run, recipe[0])
+        if _where(run, load=False) != _where(runs[0], load=False):  # the row names one CPU and its minutes' mean
+            raise ValueError(f"ablation {name}: its runs trained on {_where(runs[0], load=False)} and "
+                             f"{_where(run, load=False)} ({run.get('file') or 'run'}): give one CPU's runs")
     summary = summarise(runs)  # one recipe, over its seeds
     pairs = []
     for run in runs:
@@ -394,8 +399,12 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             raise ValueError(f"timing run {run.get('file') or i}: not the preset's recipe, its options differ in {diff} "
                              "(option: (preset's, run's)); a direction is an --ablation row")
         name = f"preset_on_{i}"
+        twin = next((r for r in again if r["seed"] == run["seed"] and _same_clock(run, r, threads_changed=False)), None)
         what = (f"again on the same CPU with the same threads: how far a rerun of seed {run['seed']} moves the numbers"
                 if _same_clock(run, ref, threads_changed=False) else
+                f"again on {_where(run)['cpu']} with {run['train_threads']} thread(s), as the replication's seed {run['seed']} "
+                "was there: how far a rerun there moves the numbers and the minutes"
+                if twin is not None else
                 f"again on {_where(run)['cpu']} with {run['train_threads']} thread(s): the time reference of the rows run there")
         rows.append({"name": name, "what": f"--preset best, seed {run['seed']}, {what}", "seed": run["seed"],
                      "command": run["command"], **_numbers(run), **_where(run)})
