@@ -124,16 +124,14 @@ def sequence_loss(
     """
     if batch.tags is None:
         raise ValueError("sequence_loss needs a labelled batch: batch.tags is None (build the dataset with tags)")
-    if label_smoothing and getattr(model, "crf", None) is not None:
-        raise ValueError("label_smoothing works on per-word cross-entropy: a CRF tagger's loss cannot use it")
     if getattr(model, "aux_output", None) is None:
         return scores_loss(model, model(batch.words, batch.lengths, batch.chars), batch, reduction, label_smoothing)
     # joint tagging: both output layers from one encoder pass, the two losses summed
     if batch.aux_tags is None:
         raise ValueError("this tagger learns a second tag set: the batch needs aux_tags (build the dataset with them)")
     scores, aux_scores = model.forward_heads(batch.words, batch.lengths, batch.chars)
-    aux_loss = masked_cross_entropy(aux_scores, batch.aux_tags, batch.mask, reduction, label_smoothing)
-    return scores_loss(model, scores, batch, reduction, label_smoothing) + aux_loss
+    main_loss = scores_loss(model, scores, batch, reduction, label_smoothing)  # first: it refuses what it cannot score
+    return main_loss + masked_cross_entropy(aux_scores, batch.aux_tags, batch.mask, reduction, label_smoothing)
 
 
 def scores_loss(

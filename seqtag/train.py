@@ -112,8 +112,6 @@ def _fit(
     aux = Vocab.build(tags_of(train, cfg.aux_tagset), unk=False) if cfg.aux_tagset else None  # type: ignore[arg-type]
     model_cfg = TaggerConfig(len(words), len(tags), char_vocab_size=len(chars) if use_chars else 0,
                              aux_num_tags=len(aux) if aux else 0, **options)
-    if model_cfg.crf and cfg.label_smoothing:  # before any training: the loss would refuse at step 1
-        raise ValueError("label_smoothing works on per-word cross-entropy: a CRF tagger's loss cannot use it")
     model = Tagger(model_cfg).to(device)
     if model_cfg.joint_decoding:  # before the EMA copies the model: the pairs are part of it
         model.set_tag_pairs(seen_pairs(train, cfg.tagset, cfg.aux_tagset, tags, aux))  # type: ignore[arg-type]

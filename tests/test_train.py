@@ -395,9 +395,11 @@ def test_label_smoothing_reaches_the_training_loss(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.bad_input
-def test_label_smoothing_with_a_crf_is_refused_before_training() -> None:
+def test_label_smoothing_with_a_crf_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a CRF tagger's loss cannot use it"):
-        fit(TRAIN[:8], DEV[:2], quick(epochs=1, label_smoothing=0.1), {**SMALL, "crf": True}, progress=False)
+        fit(TRAIN[:8], DEV[:2], quick(epochs=1, label_smoothing=0.1), {**SMALL, "crf": True}, checkpoint=tmp_path / "crf.pt",
+            progress=False)
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.bad_input
