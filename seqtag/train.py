@@ -19,7 +19,7 @@ from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
 
 from seqtag.batching import BucketBatchSampler, collate
 from seqtag.config import TrainConfig, split_overrides
-from seqtag.data import Sentence, subset, tags_of
+from seqtag.data import Sentence, TagsetName, subset, tags_of
 from seqtag.losses import sequence_loss
 from seqtag.metrics import evaluate, evaluate_joint
 from seqtag.models import Tagger, TaggerConfig
@@ -77,10 +77,10 @@ def _expand_vocab(result: TrainedTagger, source: str, max_words: int) -> None:
     result.words = words
 
 
-def _check_dev_tags(dev: Sequence[Sentence], tagset: str, known: Vocab, n_train: int) -> None:
+def _check_dev_tags(dev: Sequence[Sentence], tagset: TagsetName, known: Vocab, n_train: int) -> None:
     """Refuse a dev tag the training sentences never have: no tagger trained on them can predict it."""
     for i, sentence in enumerate(dev):
-        for tag in sentence.tags(tagset):  # type: ignore[arg-type]
+        for tag in sentence.tags(tagset):
             if tag not in known:
                 where = f"line {sentence.line}" if sentence.line else f"sentence {i}"
                 name = f" ({sentence.sent_id})" if sentence.sent_id else ""
