@@ -40,6 +40,11 @@ class TrainConfig:
     lr: float = field(default=2e-3, metadata=_help("Adam's learning rate (float > 0)"))
     optimizer: Literal["adam"] = field(default="adam", metadata=_help("the optimiser; only 'adam' for now"))
     weight_decay: float = field(default=0.0, metadata=_help("Adam's L2 penalty on the weights (float >= 0; 0: none)"))
+    adam_beta2: float = field(
+        default=0.999,
+        metadata=_help("Adam's beta2, the decay of its running mean of squared gradients (float in (0, 1); "
+                       "0.999 is PyTorch's default, Dozat & Manning's taggers and parsers use 0.9)"),
+    )
     lr_decay: float = field(
         default=1.0, metadata=_help("multiply the learning rate by this after every epoch (float in (0, 1]; 1: constant)")
     )
@@ -142,6 +147,8 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 < self.adam_beta2 < 1:
+            raise ValueError(f"adam_beta2 must be in (0, 1), got {self.adam_beta2}")
         if self.clip_norm is not None and self.clip_norm < 0:
             raise ValueError(f"clip_norm must be > 0, or 0/None for no clipping, got {self.clip_norm}")
         if self.optimizer != "adam":

@@ -96,6 +96,18 @@ class TaggerConfig:
                           "and feature, shared by all its words (variational dropout), instead of one per word; "
                           "between stacked layers it needs flipped"},
     )
+    head_hidden: int = field(
+        default=0,
+        metadata={"help": "0: each output layer is one linear map of the encoder's states; else each tag set's "
+                          "output layer first has a hidden layer of this many ReLU units, with dropout (an MLP "
+                          "per tag set, as in Dozat et al.'s tagger) (int >= 0)"},
+    )
+    residual: bool = field(
+        default=False,
+        metadata={"help": "from the second stacked RNN layer on, add each layer's input (the states of the layer "
+                          "below) to its output, a residual connection as in UDPipe 2's tagger; with more than one "
+                          "layer it needs flipped"},
+    )
     joint_decoding: bool = field(
         default=False,
         metadata={"help": "a jointly trained tagger (aux_tagset) picks each word's two tags together: the pair "
@@ -117,6 +129,9 @@ class TaggerConfig:
         if self.locked_dropout and self.rnn_dropout and self.num_layers > 1 and not self.flipped:
             raise ValueError("locked_dropout between stacked layers needs flipped=True (nn.LSTM's own "
                              "rnn_dropout draws a new mask at every step)")
+        if self.residual and self.num_layers > 1 and not self.flipped:
+            raise ValueError("residual needs flipped=True (nn.LSTM runs its stacked layers in one call, with "
+                             "nothing between them)")
         if self.char_encoder == "lstm" and self.char_filters % 2:
             raise ValueError(f"char_encoder='lstm' splits char_filters between two directions: make it even, "
                              f"got {self.char_filters}")
@@ -124,6 +139,8 @@ class TaggerConfig:
                      "char_kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0 (0: no hidden layer), got {self.head_hidden}")
         for name in ("dropout", "rnn_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -240,7 +257,7 @@ class Tagger(nn.Module):
     """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` tag scores (logits).
 
     Layers: word embedding (``padding_idx=0``) [+ :class:`CharCNN` or :class:`CharLSTM`] -> dropout -> LSTM/GRU over a
-    packed batch -> dropout -> linear. No ``init_hidden``: PyTorch starts from zero states sized
+    packed batch -> dropout -> linear (or, with ``head_hidden``, a ReLU layer, dropout, then linear). No ``init_hidden``: PyTorch starts from zero states sized
     by the batch it is given, which is what the article's random ``init_hidden`` should have been.
     """
 
@@ -267,9 +284,9 @@ class Tagger(nn.Module):
         )
         self.dropout = nn.Dropout(c.dropout)
         width = c.hidden_size * (2 if c.bidirectional else 1)
-        self.output = nn.Linear(width, c.num_tags)
+        self.output = _output_layer(width, c.num_tags, c.head_hidden, c.dropout)
         # joint tagging: a second tag set read from the same encoder states (the losses are summed)
-        self.aux_output = nn.Linear(width, c.aux_num_tags) if c.aux_num_tags else None
+        self.aux_output = _output_layer(width, c.aux_num_tags, c.head_hidden, c.dropout) if c.aux_num_tags else None
         self.crf = CRF(c.num_tags, batch_first=True) if c.crf else None
         # joint decoding: which (tag, second tag) pairs exist, saved with the weights; every pair of
         # real tags until set_tag_pairs narrows them (which decodes as each layer alone would)
@@ -365,7 +382,8 @@ class Tagger(nn.Module):
                 raise ValueError(f"this tagger has a char-{self.config.char_encoder.upper()}: pass chars (B, T, W)")
             x = torch.cat([x, encoder(chars)], dim=-1)
         if self.config.flipped:
-            out = run_flipped(self.rnn, self._drop(x), lengths, locked=self.config.locked_dropout)  # type: ignore[arg-type]
+            out = run_flipped(self.rnn, self._drop(x), lengths,  # type: ignore[arg-type]
+                              locked=self.config.locked_dropout, residual=self.config.residual)
         else:
             out, _ = run_packed(self.rnn, self._drop(x), lengths, packed=self.config.packed)
         return self._drop(out)
@@ -453,6 +471,14 @@ class AuxHead(nn.Module):
         main, second = self.tagger.forward_heads(words, lengths, chars)
         assert second is not None
         return self.tagger.decode_heads(main, second, lengths_to_mask(lengths, words.size(1), words.device))[1]
+
+
+def _output_layer(width: int, num_tags: int, hidden: int, dropout: float) -> nn.Module:
+    """``(B, T, width)`` states -> ``(B, T, num_tags)`` scores: one linear map, or with ``hidden``
+    units a ReLU layer and dropout before it."""
+    if not hidden:
+        return nn.Linear(width, num_tags)
+    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_tags))
 
 
 def _real_pairs(num_tags: int, aux_num_tags: int) -> Tensor:

@@ -46,8 +46,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # tag sets and seeds it was tried on). It trains on 2 torch threads, the cores of the 2-core
     # machines it is tuned on (TrainConfig's default is 1: see num_threads). Its accuracy over
     # three seeds, the minutes each took and what each of these choices buys (a character BiLSTM
-    # instead of the CNN, a wider BiLSTM or char-CNN, variational dropout and label smoothing, among
-    # them) are in book/results/best.json and best_ablation.json.
+    # instead of the CNN, a wider BiLSTM or char-CNN, variational dropout, label smoothing, a residual
+    # connection, an MLP per output layer and Adam's beta2, among them) are in book/results/best.json
+    # and best_ablation.json.
     "best": {
         "embeddings": "glove50",
         "embedding_dim": 100,

@@ -108,13 +108,17 @@ def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tenso
     raise TypeError(f"run_flipped needs an nn.LSTM or nn.GRU, got {type(rnn).__name__}")
 
 
-def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor, locked: bool = False) -> Tensor:
+def run_flipped(
+    rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor, locked: bool = False, residual: bool = False
+) -> Tensor:
     """Run a ``batch_first`` LSTM/GRU exactly over a padded batch, without packing.
 
     Same weights and, at real positions, the same outputs as :func:`run_packed` (up to float
     rounding); each direction of each layer runs on a plain padded tensor. Between stacked
     layers the module's own ``dropout`` applies in training, as in ``nn.LSTM``; with ``locked``,
     one mask per sentence and feature (:func:`locked_dropout`) instead of one per time step.
+    With ``residual``, each layer from the second on adds its input (the states of the layer below,
+    before that dropout) to its output, as UDPipe 2's tagger does; ``nn.LSTM`` has no such option.
 
     Args:
         rnn: ``nn.LSTM`` or ``nn.GRU`` with ``batch_first=True`` (no ``proj_size``).
@@ -134,6 +138,7 @@ def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor, locked: bool 
     real = lengths_to_mask(lens, x.size(1), x.device).unsqueeze(-1)  # (B, T, 1)
     out = x
     for layer in range(rnn.num_layers):
+        below = out
         if layer > 0 and rnn.training and rnn.dropout > 0:
             out = (locked_dropout(out, rnn.dropout) if locked
                    else nn.functional.dropout(out, rnn.dropout, training=True))
@@ -142,4 +147,6 @@ def run_flipped(rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: Tensor, locked: bool 
             backward = _one_direction(rnn, reverse_padded(out, lens_dev), layer, "_reverse")
             outputs.append(reverse_padded(backward, lens_dev))
         out = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        if residual and layer > 0:  # both D*H wide
+            out = out + below
     return out.masked_fill(~real, 0.0)

@@ -136,7 +136,7 @@ def _fit(
     dev_sampler = BucketBatchSampler(dev_ds.lengths, cfg.eval_batch_size, shuffle=False)  # length-sorted
     dev_loader = DataLoader(dev_ds, batch_sampler=dev_sampler, collate_fn=collate, pin_memory=transfer["pin_memory"])
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
     # cosine: the rate falls from lr to 0 over every step of `epochs` epochs (stepped per batch)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * len(loader))
                 if cfg.lr_schedule == "cosine" else None)

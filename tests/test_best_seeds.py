@@ -164,7 +164,8 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert best_seeds.changed_option("--set aux_tagset=null") == ("aux_tagset", None)
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
         "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout",
-        "label_smoothing"}
+        "label_smoothing", "residual", "head_hidden",
+        "adam_beta2"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
@@ -329,6 +330,14 @@ def test_a_direction_on_several_seeds_is_paired_with_the_presets_runs_of_those_s
     with pytest.raises(ValueError, match="expected the preset with only locked_dropout=true"):
         best_seeds.repeated_row("locked_dropout", [best_seeds.seed_row(_on(_run(0, 0.96, 0.95, 18.0), "Slow"))],
                                 [best_seeds.seed_row(json.loads(Path(again[0]).read_text()))])
+    # one seed run on the replication's CPU: paired with the replication's run of that seed, not with the
+    # preset's seed 0 on the other CPU
+    assert best_seeds.main([*common, "--ablation", f"locked_dropout={locked[1]}"]) == 0
+    row = json.loads(abl.read_text())["rows"][-1]
+    assert row["seeds"] == [1] and row["what"].endswith("(seed 1)") and row["against_runs"] == ["r1.json"]
+    assert row["gain"]["upos"]["test"] == pytest.approx(0.962 - 0.962)
+    assert row["gain"]["xpos"]["test"] == pytest.approx(0.956 - 0.955) and row["gain"]["train_minutes"] == pytest.approx(2.0)
+    assert row["minutes_against"] == "the preset's run of seed 1 there"
     # the preset's seed 0 once more on the replication's CPU: a rerun there, not a time reference of its own
     rerun = _write(tmp_path, "rerun", _on(_run(0, 0.963, 0.957, 16.0), "Slow"))
     assert best_seeds.main([*common, "--timing", rerun]) == 0

@@ -77,7 +77,8 @@ def test_unknown_fields_are_named_with_the_known_ones(cls: type) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [({"weight_decay": -1}, "weight_decay must be >= 0"), ({"clip_norm": -1}, "clip_norm must be > 0"),
-     ({"max_tokens": 0}, "max_tokens must be >= 1"), ({"lr_decay": 0}, r"lr_decay must be in \(0, 1\]")],
+     ({"max_tokens": 0}, "max_tokens must be >= 1"), ({"lr_decay": 0}, r"lr_decay must be in \(0, 1\]"),
+     ({"adam_beta2": 1.0}, r"adam_beta2 must be in \(0, 1\)")],
 )
 def test_train_config_rejects_bad_values(kwargs: dict, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):

@@ -42,6 +42,7 @@ def _model(**kw: object) -> Tagger:
         ({"vocab_size": 1}, "vocab_size and num_tags must count <pad>"),
         ({"char_encoder": "gru"}, "char_encoder must be 'cnn' or 'lstm'"),
         ({"char_encoder": "lstm", "char_filters": 7}, "make it even, got 7"),
+        ({"head_hidden": -1}, "head_hidden must be >= 0"),
     ],
 )
 def test_config_rejects_bad_values(kw: dict[str, object], message: str) -> None:
@@ -55,6 +56,34 @@ def test_config_round_trips_and_names_unknown_fields() -> None:
     assert TaggerConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match=r"unknown TaggerConfig fields \['hiden_size'\]"):
         TaggerConfig.from_dict({**cfg.to_dict(), "hiden_size": 3})
+
+
+# ---------------------------------------------------------------- output layers
+
+
+def test_head_hidden_puts_a_relu_layer_with_dropout_before_each_tag_sets_scores() -> None:
+    plain = _model(aux_num_tags=4)
+    mlp = _model(aux_num_tags=4, head_hidden=7, dropout=0.5)
+    words, lengths = _batch([5, 3])
+    h = mlp.features(words, lengths)  # eval: no dropout anywhere
+    for layer, n in ((mlp.output, C), (mlp.aux_output, 4)):
+        assert isinstance(layer, nn.Sequential)
+        first, last = layer[0], layer[-1]
+        assert (first.in_features, first.out_features, last.in_features, last.out_features) == (12, 7, 7, n)
+        torch.testing.assert_close(layer(h), last(torch.relu(first(h))))
+    main, second = mlp.forward_heads(words, lengths)
+    assert main.shape == (2, 5, C) and second is not None and second.shape == (2, 5, 4)
+    torch.testing.assert_close(main, mlp(words, lengths))
+    # each head gains width*hidden + hidden + hidden*tags + tags weights instead of width*tags + tags
+    extra = sum((12 * 7 + 7 + 7 * n + n) - (12 * n + n) for n in (C, 4))
+    assert mlp.num_parameters() - plain.num_parameters() == extra
+    # the hidden layer's dropout is on in training only
+    mlp.train()
+    torch.manual_seed(0)
+    a = mlp.output(h)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, mlp.output(h))
+    assert isinstance(plain.output, nn.Linear)
 
 
 # ---------------------------------------------------------------- GRU / LSTM, directions, layers

@@ -162,3 +162,45 @@ def test_locked_dropout_between_stacked_layers_needs_the_flipped_path() -> None:
     TaggerConfig(**{**base, "flipped": True})  # type: ignore[arg-type]
     TaggerConfig(**{**base, "rnn_dropout": 0.0})  # type: ignore[arg-type]  # nothing between the layers
     TaggerConfig(**{**base, "num_layers": 1})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- residual connections between layers
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_run_flipped_residual_adds_each_layers_input_from_the_second_layer_on(bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    rnn = nn.LSTM(6, 4, num_layers=3, bidirectional=bidirectional, batch_first=True).eval()
+    x, lengths = _batch()
+    width = 4 * (2 if bidirectional else 1)
+    # the same three layers as separate one-layer LSTMs, the sums written out
+    layers = [nn.LSTM(6 if i == 0 else width, 4, bidirectional=bidirectional, batch_first=True).eval()
+              for i in range(3)]
+    for i, layer in enumerate(layers):
+        for name, _ in layer.named_parameters():
+            getattr(layer, name).data.copy_(getattr(rnn, name.replace("_l0", f"_l{i}")))
+    h1 = run_flipped(layers[0], x, lengths)
+    h2 = run_flipped(layers[1], h1, lengths) + h1
+    h3 = run_flipped(layers[2], h2, lengths) + h2
+    real = (torch.arange(x.size(1)) < lengths[:, None]).unsqueeze(-1)
+    torch.testing.assert_close(run_flipped(rnn, x, lengths, residual=True), h3 * real)
+    # and it changes the outputs: without it, layer 3 reads layer 2's states alone
+    assert not torch.allclose(run_flipped(rnn, x, lengths), h3 * real)
+    # one layer: nothing below to add
+    single = nn.LSTM(6, 4, bidirectional=bidirectional, batch_first=True).eval()
+    torch.testing.assert_close(run_flipped(single, x, lengths, residual=True), run_flipped(single, x, lengths))
+
+
+def test_tagger_residual_needs_the_flipped_path_with_stacked_layers() -> None:
+    base = {"vocab_size": 30, "num_tags": 5, "embedding_dim": 8, "hidden_size": 6, "num_layers": 2, "residual": True}
+    with pytest.raises(ValueError, match="residual needs flipped=True"):
+        TaggerConfig(**base)  # type: ignore[arg-type]
+    TaggerConfig(**{**base, "num_layers": 1})  # type: ignore[arg-type]  # one layer: nothing to add
+    torch.manual_seed(3)
+    plain = Tagger(TaggerConfig(**{**base, "residual": False, "flipped": True})).eval()  # type: ignore[arg-type]
+    residual = Tagger(TaggerConfig(**{**base, "flipped": True})).eval()  # type: ignore[arg-type]
+    residual.load_state_dict(plain.state_dict())  # no new weights
+    lengths = torch.tensor([5, 2, 4])
+    words = torch.randint(2, 30, (3, 5)).masked_fill(torch.arange(5) >= lengths[:, None], 0)
+    assert residual(words, lengths).shape == plain(words, lengths).shape == (3, 5, 5)
+    assert not torch.allclose(residual(words, lengths), plain(words, lengths))

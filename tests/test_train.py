@@ -344,6 +344,22 @@ def test_lr_decay_multiplies_the_rate_after_every_epoch(monkeypatch: pytest.Monk
     assert [s["lr"] for s in steps] == pytest.approx([0.01] * 2 + [0.005] * 2 + [0.0025] * 2)
 
 
+def test_adam_beta2_reaches_the_optimizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    betas: list[tuple[float, float]] = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        betas.append(self.param_groups[0]["betas"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    fit(TRAIN[:16], DEV[:4], quick(epochs=1, batch_size=16), SMALL, progress=False)
+    assert betas == [(0.9, 0.999)]
+    betas.clear()
+    fit(TRAIN[:16], DEV[:4], quick(epochs=1, batch_size=16, adam_beta2=0.9), SMALL, progress=False)
+    assert betas == [(0.9, 0.9)]
+
+
 def test_clip_norm_bounds_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = _record_steps(monkeypatch)
     fit(TRAIN[:32], DEV[:4], quick(epochs=1, clip_norm=None), SMALL, progress=False)

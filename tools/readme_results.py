@@ -227,8 +227,8 @@ def best_ablation_rows(files: dict[str, dict]) -> list[str]:
     kept = ("; a row marked *vs X* was measured earlier against row X's run (the preset before its last change) "
             "and is kept as it was: its brackets are X's number minus the row's" if against else "")
     out = ["Ablation of `--preset best` (`best_ablation.json`; each direction is the preset with one option changed, "
-           "one run on the preset's seed, or where the row says so the mean of several seeds against the preset's runs of the same "
-           "seeds on the same CPU; in brackets the preset's number minus the row's, in points and minutes: "
+           "one run on the preset's seed, or where the row names its seeds, one run per seed (the mean, where several) against the "
+           "preset's runs of the same seeds on the same CPU; in brackets the preset's number minus the row's, in points and minutes: "
            "positive accuracy means the preset's own setting is better; minutes depend on the CPU, the torch threads "
            "and the load, which each row records, and are compared only between runs on the same CPU with the same "
            f"threads: against the preset's seed-0 run, or against the run of the preset the bracket names{kept}):", "",

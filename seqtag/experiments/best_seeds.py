@@ -67,6 +67,9 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "locked_dropout": ("variational (locked) dropout: one mask per sentence and feature instead of one per word",
                        "--set locked_dropout=true"),
     "label_smoothing": ("label smoothing 0.1 on both output layers", "--set label_smoothing=0.1"),
+    "residual": ("a residual connection around the second BiLSTM layer", "--set residual=true"),
+    "head_mlp": ("a hidden layer of 128 ReLU units (with dropout) before each output layer", "--set head_hidden=128"),
+    "adam_beta2": ("Adam's beta2 0.9 instead of 0.999 (as in Dozat & Manning's taggers)", "--set adam_beta2=0.9"),
 }
 TAGSETS = ("upos", "xpos")
 #: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
@@ -338,12 +341,14 @@ def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dic
     gain: dict[str, Any] = {t: {k: against[t][k] - mean[t][k] for k in ("dev", "test")} for t in mean}
     gain["train_minutes"] = statistics.fmean(r["train_minutes"] for r in pairs) - summary["train_minutes"]["mean"]
     seeds = ", ".join(str(x) for x in summary["seeds"])
-    return {"name": name, "what": f"{ABLATIONS[name][0]} (mean of seeds {seeds})", "change": ABLATIONS[name][1],
+    many = len(runs) > 1
+    return {"name": name, "what": f"{ABLATIONS[name][0]} ({'mean of seeds' if many else 'seed'} {seeds})",
+            "change": ABLATIONS[name][1],
             "seeds": summary["seeds"], "command": [r["command"] for r in runs], **mean,
             "train_minutes": summary["train_minutes"]["mean"],
             "each": [{"seed": r["seed"], **_numbers(r), "load_average": (r.get("machine") or {}).get("load_average")}
                      for r in runs],
-            "gain": gain, "minutes_against": f"the preset's runs of seeds {seeds} there",
+            "gain": gain, "minutes_against": f"the preset's {'runs of seeds' if many else 'run of seed'} {seeds} there",
             "against_runs": [r.get("file") or r["command"] for r in pairs],
             "against_mean": {**against, "train_minutes": statistics.fmean(r["train_minutes"] for r in pairs)},
             **_where(runs[0], load=False), "load_average": None}
@@ -359,7 +364,9 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
     Args:
         seeds: :func:`seed_row` of each seed of the preset; the one with seed 0 (else the first)
             is what every direction is compared with (same seed).
-        ablations: ``{name: seed_row(run)}`` for names of :data:`ABLATIONS`.
+        ablations: ``{name: seed_row(run)}`` for names of :data:`ABLATIONS`. A run on another CPU (or
+            threads) than the preset's seed 0, where ``again`` (the replication) holds the preset's run
+            of the same seed, is a one-seed :func:`repeated_row`: compared with that run, not across machines.
         flipped: an optional stored speed row (see :func:`flipped_speed`), appended as it is.
         kept: ``(previous ablation payload, its file name)``: that file's direction rows, kept as
             measured against their own preset run (:func:`kept_rows`), follow the new rows.
@@ -413,10 +420,15 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         if name not in ablations:
             continue
         run = ablations[name]
+        option = _check_direction(name, run, ref)
+        if option != "num_threads" and not _same_clock(run, ref, threads_changed=False) and any(
+                r["seed"] == run["seed"] and _same_clock(run, r, threads_changed=False) for r in again):
+            # run where the replication ran the same seed: compared with that run, not across CPUs
+            rows.append(repeated_row(name, [run], [*seeds, *again, *timing]))
+            continue
         if run["seed"] != ref["seed"]:
             raise ValueError(f"ablation {name}: seed {run['seed']}, but the preset row is seed {ref['seed']}: "
                              "compare runs of the same seed")
-        option = _check_direction(name, run, ref)
         gain: dict[str, Any] = {t: {k: ref[t][k] - run[t][k] for k in ("dev", "test")}
                                 for t in TAGSETS if t in run and t in ref}
         clock = next(((n, c) for n, c in clocks if _same_clock(run, c, threads_changed=option == "num_threads")), None)
