@@ -257,8 +257,9 @@ class Tagger(nn.Module):
     """Sequence tagger: ``(B, T)`` word ids -> ``(B, T, C)`` tag scores (logits).
 
     Layers: word embedding (``padding_idx=0``) [+ :class:`CharCNN` or :class:`CharLSTM`] -> dropout -> LSTM/GRU over a
-    packed batch -> dropout -> linear (or, with ``head_hidden``, a ReLU layer, dropout, then linear). No ``init_hidden``: PyTorch starts from zero states sized
-    by the batch it is given, which is what the article's random ``init_hidden`` should have been.
+    packed batch -> dropout -> linear (with ``head_hidden``: a ReLU layer and dropout, then linear). No
+    ``init_hidden``: PyTorch starts from zero states sized by the batch it is given, which is what the
+    article's random ``init_hidden`` should have been.
     """
 
     def __init__(self, config: TaggerConfig) -> None:

@@ -27,7 +27,18 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         if display:
             print(f"{name} = {value}")
         return
-    _glue(name, value, display=display)
+    # a str's repr would put quotes around it in the prose ('96.6%'): glue its text as it is
+    _glue(name, _Text(value) if isinstance(value, str) else value, display=display)
+
+
+class _Text:
+    """A glued string whose plain-text form is the string itself, without a ``str``'s quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class Markdown:
