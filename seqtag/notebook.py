@@ -41,16 +41,10 @@ class _Text:
         return self.text
 
 
-class Markdown:
+class Markdown(_Text):
     """Text shown as Markdown by Jupyter and as the same text by ``repr`` (nbval compares it)."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-
     def _repr_markdown_(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
         return self.text
 
 

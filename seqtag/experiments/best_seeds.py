@@ -295,6 +295,11 @@ def _same_clock(run: dict[str, Any], ref: dict[str, Any], threads_changed: bool)
     return here["cpu"] == there["cpu"] and (here["train_threads"] != there["train_threads"]) == threads_changed
 
 
+def _replication_twin(run: dict[str, Any], again: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The replication's run (among ``again``) of ``run``'s seed on its CPU with its threads, if any."""
+    return next((r for r in again if r["seed"] == run["seed"] and _same_clock(run, r, threads_changed=False)), None)
+
+
 def _check_direction(name: str, run: dict[str, Any], ref: dict[str, Any]) -> str:
     """The option direction ``name`` changes, after checking that ``run`` is ``ref``'s recipe with only that
     option changed, to the direction's value (else ``ValueError``)."""
@@ -406,7 +411,7 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             raise ValueError(f"timing run {run.get('file') or i}: not the preset's recipe, its options differ in {diff} "
                              "(option: (preset's, run's)); a direction is an --ablation row")
         name = f"preset_on_{i}"
-        twin = next((r for r in again if r["seed"] == run["seed"] and _same_clock(run, r, threads_changed=False)), None)
+        twin = _replication_twin(run, again)
         what = (f"again on the same CPU with the same threads: how far a rerun of seed {run['seed']} moves the numbers"
                 if _same_clock(run, ref, threads_changed=False) else
                 f"again on {_where(run)['cpu']} with {run['train_threads']} thread(s), as the replication's seed {run['seed']} "
@@ -421,8 +426,8 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
             continue
         run = ablations[name]
         option = _check_direction(name, run, ref)
-        if option != "num_threads" and not _same_clock(run, ref, threads_changed=False) and any(
-                r["seed"] == run["seed"] and _same_clock(run, r, threads_changed=False) for r in again):
+        if (option != "num_threads" and not _same_clock(run, ref, threads_changed=False)
+                and _replication_twin(run, again) is not None):
             # run where the replication ran the same seed: compared with that run, not across CPUs
             rows.append(repeated_row(name, [run], [*seeds, *again, *timing]))
             continue
