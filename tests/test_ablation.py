@@ -58,10 +58,11 @@ def test_each_extension_changes_only_its_own_options() -> None:
         differs = {k for k in table[name] if table[name][k] != base.get(k)}
         assert differs == set(change), name
     # `all` is the list together; the best preset is that recipe, trained longer, with its own
-    # training options, a wider BiLSTM and both cores of the CPU (and nothing else different)
+    # training options (Adam's beta2 among them), a wider BiLSTM and both cores of the CPU (and nothing else different)
     best = preset("best")
     differs = {k for k in best if best[k] != table["all"].get(k)}
-    assert differs == {"hidden_size", "epochs", "patience", "aux_tagset", "lr_schedule", "ema", "flipped", "num_threads"}
+    assert differs == {"hidden_size", "epochs", "patience", "aux_tagset", "lr_schedule", "ema", "flipped", "num_threads",
+                       "adam_beta2"}
     assert table["all_gru"] == {**table["all"], "rnn": "gru"}
     assert all(v["epochs"] == FULL.epochs and v["patience"] == FULL.patience for v in table.values())
 

@@ -165,7 +165,7 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
         "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout",
         "label_smoothing", "residual", "head_hidden",
-        "adam_beta2"}
+        "adam_beta2", "word_dropout", "dropout"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))
@@ -254,6 +254,50 @@ def test_a_kept_row_keeps_its_minutes_compared_with_the_run_they_were_compared_w
     assert rows["no_ema"]["minutes_against"] == "one_thread"
     with pytest.raises(ValueError, match="add that run file as a --timing"):  # the AMD run is no row here
         best_seeds.ablation_rows(seeds, {"one_thread": best_seeds.seed_row(old)}, kept=(previous, "prev.json"))
+
+
+def test_after_a_direction_is_adopted_the_earlier_preset_rows_stay_the_reference() -> None:
+    def amd(run: dict) -> dict:
+        return best_seeds.seed_row(_on(run, "AMD"))
+
+    old = [amd(_run(s, 0.960, 0.955, 19.0, "old", num_threads=2)) for s in (0, 1, 2)]
+    beta = [amd(_run(s, 0.961 + s / 1000, 0.956, 17.0, "beta", num_threads=2, adam_beta2=0.9)) for s in (0, 1, 2)]
+    no_ema = amd(_run(0, 0.9615, 0.9555, 18.0, "o", num_threads=2, ema=0))
+    previous = {"rows": best_seeds.ablation_rows(old, {"no_ema": no_ema}, repeated={"adam_beta2": beta})}
+    # beta2 0.9 adopted: its runs are the seeds now, the old recipe is the direction reversed
+    rows = {r["name"]: r for r in best_seeds.ablation_rows(
+        beta, {}, kept=(previous, "prev.json"), repeated={"adam_beta2_0999": old}, preset_changed=True)}
+    assert list(rows) == ["preset", "preset_mean", "adam_beta2_0999", "earlier_preset", "earlier_preset_mean", "no_ema"]
+    assert rows["adam_beta2_0999"]["gain"]["upos"]["test"] == pytest.approx(0.962 - 0.960)  # the preset's mean minus the row's
+    assert rows["adam_beta2_0999"]["files"] == [r["command"] for r in old]
+    assert rows["earlier_preset"]["upos"] == previous["rows"][0]["upos"] and rows["earlier_preset"]["kept_from"] == "prev.json"
+    assert rows["earlier_preset"]["what"].startswith("the preset before its last change: --preset best, seed 0")
+    assert rows["no_ema"]["against"] == "earlier_preset" and rows["no_ema"]["minutes_against"] == "earlier_preset"
+    assert rows["no_ema"]["gain"] == previous["rows"][2]["gain"]  # as measured
+    # (the old adam_beta2 row is gone: its runs are the preset's own seeds, measured by adam_beta2_0999)
+    with pytest.raises(ValueError, match="--preset-changed"):
+        best_seeds.ablation_rows(beta, {}, kept=(previous, "prev.json"), repeated={"adam_beta2_0999": old})
+    # a second adoption: the rows kept the first time keep naming the run they were measured against
+    again = {r["name"]: r for r in best_seeds.kept_rows({"rows": list(rows.values())}, [], "mid.json", preset_changed=True)}
+    assert again["no_ema"]["against"] == "earlier_earlier_preset" and again["adam_beta2_0999"]["against"] == "earlier_preset"
+    assert again["earlier_earlier_preset"]["what"] == rows["earlier_preset"]["what"]
+
+
+@pytest.mark.bad_input
+def test_preset_changed_needs_the_file_it_says_how_to_keep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed = _write(tmp_path, "s0", _run(0, 0.96, 0.955, 18.0))
+    with pytest.raises(SystemExit):
+        best_seeds.main(["--seeds", seed, "--preset-changed", "--json", str(tmp_path / "b.json"),
+                         "--ablation-json", str(tmp_path / "a.json"), "--bench", str(tmp_path / "none.json")])
+    assert "--preset-changed says how to keep the rows of a --keep file" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+    # a kept file whose preset run is no row here: one line naming the fix, and neither file written
+    kept = _write(tmp_path, "kept", {"rows": [{"name": "preset", "command": "elsewhere --seed 0"}]})
+    with pytest.raises(SystemExit):
+        best_seeds.main(["--seeds", seed, "--keep", kept, "--json", str(tmp_path / "b.json"),
+                         "--ablation-json", str(tmp_path / "a.json"), "--bench", str(tmp_path / "none.json")])
+    assert "kept.json: its rows were compared with the run `elsewhere --seed 0`" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
 
 
 def _on(run: dict, cpu: str) -> dict:

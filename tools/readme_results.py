@@ -159,7 +159,10 @@ def best_rows(files: dict[str, dict]) -> list[str]:
             continue
         each = " / ".join(pct(r[tagset]["test"]) for r in seeds)
         t = bound.get(f"{tagset}_test_mean", {})
-        out.append(f"| {tagset.upper()} | **{pct(s['test']['mean'])}** | {each} | {pct(s['test']['std'])} "
+        shown = pct(s["test"]["mean"])  # a target missed by less than the rounding shows one more decimal
+        if not t.get("met") and t.get("bound") is not None and round(100 * s["test"]["mean"], 2) >= 100 * t["bound"]:
+            shown = pct(s["test"]["mean"], 3)
+        out.append(f"| {tagset.upper()} | **{shown}** | {each} | {pct(s['test']['std'])} "
                    f"| {pct(s['dev']['mean'])} | {pct(s.get('test_oov', {}).get('mean'), 1)} "
                    f"| {t.get('op', '')} {pct(t.get('bound'), 1)} | {'yes' if t.get('met') else '**no**'} |")
     t = bound.get("train_minutes_max", {})
@@ -204,8 +207,14 @@ def joint_decoding_rows(files: dict[str, dict]) -> list[str]:
                      f"XPOS {pct(r['independent']['xpos']['test'])} -> {pct(r['joint']['xpos']['test'])}, "
                      f"{r['independent']['unseen_pairs']['test']} -> {r['joint']['unseen_pairs']['test']} words with a tag pair "
                      "never seen in training" for r in rows)
+    runs = {r.get("run") for r in rows}
+    seeds = {s.get("file") for s in (files.get("best") or {}).get("seeds") or []}
+    row = next((a["name"] for a in (files.get("best_ablation") or {}).get("rows") or []
+                if runs and runs <= {str(f).rsplit("/", 1)[-1] for f in a.get("files") or []}), None)
+    whose = ("the preset's seeds" if runs <= seeds else f"the runs of the ablation's `{row}` row" if row
+             else "checkpoints named below")
     return [f"Joint decoding (`--joint-decoding`: the two tags of a word chosen together, among the pairs seen in training; "
-            f"`joint_decoding.json`, the same weights decoded both ways, test): {each}. Mean change on test: UPOS "
+            f"`joint_decoding.json`, the same weights decoded both ways, test, on {whose}): {each}. Mean change on test: UPOS "
             f"{100 * g['upos']['test']['mean']:+.2f} points, XPOS {100 * g['xpos']['test']['mean']:+.2f} (dev: "
             f"{100 * g['upos']['dev']['mean']:+.2f}, {100 * g['xpos']['dev']['mean']:+.2f}); "
             f"{'on' if preset('best').get('joint_decoding') else 'off'} in `--preset best`.", ""]

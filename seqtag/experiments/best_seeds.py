@@ -17,7 +17,9 @@ run files and writes two results files (:func:`seqtag.io.save_results`, with the
   the command that made each row. With ``--keep``,
   the rows of an earlier ablation file stay as they were measured, each marked with the row it was
   measured against (the earlier preset's run, which must be a row here): a preset that changed
-  since keeps the evidence for its older choices without retraining every row.
+  since keeps the evidence for its older choices without retraining every row. When a direction was
+  adopted since (``--preset-changed``), that file's preset rows come along as ``earlier_preset``,
+  ``earlier_preset_mean``..., and its direction rows stay measured against them.
 
 Example (the checkpoints are not part of the results: too large, and rebuilt by the commands)::
 
@@ -51,7 +53,8 @@ __all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_dif
 TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
 #: The ablation directions this module knows: ``name -> (what the row shows, the option changed)``.
 #: Most switch one of the preset's options off; ``narrow`` is the preset before its BiLSTM was widened;
-#: ``hidden_320`` and ``char_filters_100`` widen it further (tried for XPOS, not adopted).
+#: ``hidden_320`` and ``char_filters_100`` widen it further (tried for XPOS, not adopted); ``adam_beta2``
+#: was adopted, so ``adam_beta2_0999`` is the preset before it (the direction reversed).
 #: A row's run must differ from the preset's in exactly that option (checked from the run files).
 ABLATIONS: dict[str, tuple[str, str]] = {
     "no_joint": ("minus joint heads (UPOS only)", "--set aux_tagset=null"),
@@ -70,6 +73,10 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "residual": ("a residual connection around the second BiLSTM layer", "--set residual=true"),
     "head_mlp": ("a hidden layer of 128 ReLU units (with dropout) before each output layer", "--set head_hidden=128"),
     "adam_beta2": ("Adam's beta2 0.9 instead of 0.999 (as in Dozat & Manning's taggers)", "--set adam_beta2=0.9"),
+    "adam_beta2_0999": ("Adam's beta2 0.999 (PyTorch's default; the preset's until the seventh round) instead of 0.9",
+                        "--set adam_beta2=0.999"),
+    "word_dropout_02": ("word dropout 0.2 instead of 0.05", "--set word_dropout=0.2"),
+    "dropout_05": ("dropout 0.5 on the BiLSTM's input and output instead of 0.33", "--set dropout=0.5"),
 }
 TAGSETS = ("upos", "xpos")
 #: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
@@ -228,42 +235,66 @@ def _numbers(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: str,
+              preset_changed: bool = False) -> list[dict[str, Any]]:
     """The direction rows of a previous ablation file (``previous``, read from ``source``), kept as
     they were measured, each marked ``"against"``: the row of ``rows`` that is the run they were
-    compared with (the previous file's ``preset`` row: the same command and numbers).
+    compared with (the previous file's ``preset`` row: the same command and numbers), unless the row
+    already names its own (a row kept from a still earlier file).
 
-    A row whose name ``rows`` already has is not kept (it was measured anew).
+    With ``preset_changed`` (a direction was adopted since: the previous file's preset is not this
+    one's recipe), the previous file's own rows without a change (``preset``, ``preset_mean``,
+    ``preset_on_N``...) come along too, renamed ``earlier_<name>``, and the kept rows are marked
+    against ``earlier_preset``: the evidence for the older choices stays beside the run it was
+    measured against. A row whose name ``rows`` already has is not kept (it was measured anew), nor a
+    row whose runs are now the preset's own seeds (the row of the direction reversed measures them).
 
     Raises:
-        ValueError: the file has no ``preset`` row, or no row of ``rows`` is that run (the message
-            says which run to add as an ``--ablation`` row).
+        ValueError: the file has no ``preset`` row, or (without ``preset_changed``) no row of ``rows``
+            is that run (the message says which run to add as an ``--ablation`` row).
     """
     prev = next((r for r in previous.get("rows") or [] if r.get("name") == "preset"), None)
     if prev is None:
         raise ValueError(f"{source}: no 'preset' row: not an ablation file of seqtag.experiments.best_seeds")
-    link = next((r for r in rows if r.get("command") == prev.get("command")), None)
-    if link is None:
-        raise ValueError(f"{source}: its rows were compared with the run `{prev.get('command')}`, which is no row here: "
-                         "add that run file as an --ablation row (one_thread or char_cnn, whichever it differs in)")
+    rename: dict[str, str] = {}
+    carried: list[dict[str, Any]] = []
+    if preset_changed:
+        for r in previous.get("rows") or []:
+            if "change" not in r and "speedup" not in r:
+                rename[r["name"]] = f"earlier_{r['name']}"
+                what = r["what"] if r["name"].startswith("earlier_") else f"the preset before its last change: {r['what']}"
+                carried.append({**r, "name": rename[r["name"]], "what": what, "kept_from": source,
+                                **({"against": rename.get(r["against"], r["against"])} if r.get("against") else {})})
+        link = next(c for c in carried if c["name"] == rename["preset"])
+    else:
+        found = next((r for r in rows if r.get("command") == prev.get("command")), None)
+        if found is None:
+            raise ValueError(f"{source}: its rows were compared with the run `{prev.get('command')}`, which is no row here: "
+                             "add that run file as an --ablation row (one_thread or char_cnn, whichever it differs in), "
+                             "or, if a direction was adopted since, say so (--preset-changed)")
+        link = found
     for tagset in TAGSETS:
         if tagset in prev and (tagset not in link or any(prev[tagset][k] != link[tagset][k] for k in ("dev", "test"))):
             raise ValueError(f"{source}: its preset row's {tagset} accuracies differ from row {link['name']!r}'s, "
                              "though the commands are the same: not the same run")
     have = {r["name"] for r in rows}
-    against = {} if link["name"] == "preset" else {"against": link["name"]}  # the preset's own run: no mark
-    kept = []
+    own = next((r["command"] for r in rows if r.get("name") == "preset_mean"), [])
+    pairs = []  # (the kept row, the previous file's row)
     for r in previous.get("rows") or []:
-        if "change" not in r or r["name"] in have:
+        commands = r.get("command") if isinstance(r.get("command"), list) else [r.get("command")]
+        if "change" not in r or r["name"] in have or set(commands) <= set(own):
             continue
-        row = {**r, **against, "kept_from": source}
+        against = rename.get(r["against"], r["against"]) if r.get("against") else link["name"]
+        pairs.append(({**r, **({} if against == "preset" else {"against": against}), "kept_from": source}, r))
+    kept = [row for row, _ in pairs]
+    for row, r in pairs:
         if (r.get("gain") or {}).get("train_minutes") is not None and "against_runs" not in r:
             # (a row of several seeds names the runs it was compared with itself: against_runs)
             # the run its minutes were compared with (rows written before minutes_against existed:
             # that file's preset run), by its name here
-            row["minutes_against"] = _same_run_here(previous, r.get("minutes_against") or "preset", rows, source)
-        kept.append(row)
-    return kept
+            row["minutes_against"] = _same_run_here(previous, r.get("minutes_against") or "preset",
+                                                    [*rows, *carried, *kept], source)
+    return carried + kept
 
 
 def _same_run_here(previous: dict[str, Any], name: str, rows: Sequence[dict[str, Any]], source: str) -> str:
@@ -349,7 +380,8 @@ def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dic
     many = len(runs) > 1
     return {"name": name, "what": f"{ABLATIONS[name][0]} ({'mean of seeds' if many else 'seed'} {seeds})",
             "change": ABLATIONS[name][1],
-            "seeds": summary["seeds"], "command": [r["command"] for r in runs], **mean,
+            "seeds": summary["seeds"], "command": [r["command"] for r in runs],
+            "files": [r.get("file") or r["command"] for r in runs], **mean,
             "train_minutes": summary["train_minutes"]["mean"],
             "each": [{"seed": r["seed"], **_numbers(r), "load_average": (r.get("machine") or {}).get("load_average")}
                      for r in runs],
@@ -362,7 +394,7 @@ def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dic
 def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str, Any]],
                   flipped: dict[str, Any] | None = None, kept: tuple[dict[str, Any], str] | None = None,
                   timing: Sequence[dict[str, Any]] = (), repeated: dict[str, Sequence[dict[str, Any]]] | None = None,
-                  again: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+                  again: Sequence[dict[str, Any]] = (), preset_changed: bool = False) -> list[dict[str, Any]]:
     """The ablation table: the preset (seed 0, and the seed mean), then one row per direction (the
     preset with one option changed).
 
@@ -375,6 +407,8 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         flipped: an optional stored speed row (see :func:`flipped_speed`), appended as it is.
         kept: ``(previous ablation payload, its file name)``: that file's direction rows, kept as
             measured against their own preset run (:func:`kept_rows`), follow the new rows.
+        preset_changed: the kept file's preset is the recipe before an adopted direction; its preset
+            rows are kept too, as ``earlier_preset``... (:func:`kept_rows`).
         timing: :func:`seed_row` of runs of the preset's own recipe on other CPUs or threads (rows
             ``preset_on_1``, ``preset_on_2``...): a direction run there has its minutes compared with them.
         repeated: ``{name: [seed_row(run), ...]}``: directions run on several seeds, each a row of
@@ -445,7 +479,7 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         if name in repeated:
             rows.append(repeated_row(name, repeated[name], [*seeds, *again, *timing]))
     if kept is not None:
-        rows += kept_rows(kept[0], rows, kept[1])
+        rows += kept_rows(kept[0], rows, kept[1], preset_changed)
     if flipped is not None:
         rows.append(flipped)
     return rows
@@ -577,6 +611,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep", default=None, metavar="FILE",
                     help="a previous ablation file (e.g. book/results/best_ablation.json): its direction rows are kept "
                          "as measured, against that file's preset run, which must be one of the --ablation rows here")
+    ap.add_argument("--preset-changed", action="store_true",
+                    help="the --keep file's preset is the recipe before a direction adopted since: its preset rows are "
+                         "kept too, renamed earlier_preset, earlier_preset_mean..., and its directions stay against them")
     ap.add_argument("--timing", action="append", default=[], metavar="FILE",
                     help="a run of the preset's own recipe on another CPU or with other threads (repeat for each): "
                          "the directions run there compare their minutes with it")
@@ -596,6 +633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--ablation-json", default="book/results/best_ablation.json",
                     help="the ablation results file to write (default: %(default)s)")
     args = ap.parse_args(argv)
+    if args.preset_changed and not args.keep:
+        ap.error("--preset-changed says how to keep the rows of a --keep file: give that file")
     if args.checkpoints and len(args.checkpoints) != len(args.seeds):
         ap.error(f"{len(args.checkpoints)} checkpoints for {len(args.seeds)} seeds: give one per seed, in the same order")
     pairs = [_name_file(item, ap) for item in args.ablation]
@@ -629,6 +668,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m seqtag.experiments.best_seeds " + " ".join(sys.argv[1:] if argv is None else argv)
     found = targets(summary)
     options = {k: v for k, v in seeds[0]["options"].items() if k != "seed"}
+    # the ablation rows first: a bad row stops the run before either file is written
+    ablations = {name: seed_row(load_json(files[0]), files[0]) for name, files in pairs if len(files) == 1}
+    repeated = {name: [seed_row(load_json(f), rel(f)) for f in files] for name, files in pairs if len(files) > 1}
+    bench = Path(args.bench)
+    flipped = flipped_speed(load_json(bench), bench.stem) if bench.is_file() else None
+    same = args.keep and Path(args.keep).resolve() == Path(args.ablation_json).resolve()
+    kept = (load_json(args.keep), Path(args.keep).name + (" (its version before this rewrite)" if same else "")) if args.keep else None
+    timing = [seed_row(load_json(f), rel(f)) for f in args.timing]
+    try:
+        rows = ablation_rows(seeds, ablations, flipped, kept, timing, repeated, again_runs, args.preset_changed)
+    except ValueError as err:  # a row that is not what its name says, a kept file without its reference...
+        ap.error(str(err))
     save_results(args.json, {
         "command": command, "preset": "best", "options": options, "seeds": seeds, "summary": summary,
         "std": "sample standard deviation over the seeds (n - 1)", "targets": found,
@@ -639,14 +690,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     }, schedule=f"aggregation of {len(seeds)} runs of python -m seqtag.experiments.best (full EWT, --preset best, "
                 f"seeds {summary['seeds']}); each run's own machine record is kept under seeds[].machine",
         device=args.device)
-    ablations = {name: seed_row(load_json(files[0]), files[0]) for name, files in pairs if len(files) == 1}
-    repeated = {name: [seed_row(load_json(f), rel(f)) for f in files] for name, files in pairs if len(files) > 1}
-    bench = Path(args.bench)
-    flipped = flipped_speed(load_json(bench), bench.stem) if bench.is_file() else None
-    same = args.keep and Path(args.keep).resolve() == Path(args.ablation_json).resolve()
-    kept = (load_json(args.keep), Path(args.keep).name + (" (its version before this rewrite)" if same else "")) if args.keep else None
-    timing = [seed_row(load_json(f), rel(f)) for f in args.timing]
-    rows = ablation_rows(seeds, ablations, flipped, kept, timing, repeated, again_runs)
     save_results(args.ablation_json, {"command": command, "preset": "best", "rows": rows,
                                       "gain": "the preset's number minus the row's (positive: the preset's own setting is better)"},
                  schedule=f"ablation of --preset best on seed {rows[0]['seed']}: each row one run of "
