@@ -165,7 +165,7 @@ def test_each_ablation_names_one_option_and_a_row_changing_it_is_accepted() -> N
     assert {best_seeds.changed_option(change)[0] for _, change in best_seeds.ABLATIONS.values()} == {
         "aux_tagset", "ema", "lr_schedule", "hidden_size", "char_encoder", "num_threads", "char_filters", "locked_dropout",
         "label_smoothing", "residual", "head_hidden",
-        "adam_beta2", "word_dropout", "dropout"}
+        "adam_beta2", "word_dropout", "dropout", "epochs"}
     seeds = [best_seeds.seed_row(_run(0, 0.96, 0.955, 20.0, num_threads=2))]
     # device and threads may differ: where and how the same recipe ran
     narrow = best_seeds.seed_row(_run(0, 0.958, 0.953, 12.0, hidden_size=128, device="cuda"))

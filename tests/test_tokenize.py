@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from seqtag.tokenize import library_tokenize, measure_agreement, token_spans, tokenize
+from tests.test_data import HAVE_EWT, SHARED
 
 
 @pytest.mark.parametrize(
@@ -68,10 +66,7 @@ def test_bad_arguments() -> None:
         measure_agreement([])
 
 
-SHARED = Path(os.environ.get("SEQTAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-
-
-@pytest.mark.skipif(not (SHARED / "ud-english-ewt").is_dir(), reason="UD English EWT not available here")
+@pytest.mark.skipif(not HAVE_EWT, reason="UD English EWT not available here")
 def test_agreement_with_ewt_test_beats_the_library_alone() -> None:
     a = measure_agreement(data_dir=SHARED)
     assert a.sentences == 2077
