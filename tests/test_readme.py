@@ -80,6 +80,15 @@ def test_the_replication_and_joint_decoding_lines_follow_their_files():
         assert rep["cpus"][0] in README
         files["best"]["replication"]["targets"][0]["met"] = not rep["targets"][0]["met"]
         assert readme_results.check(text=README, files=files) != []
+    # the line says whose checkpoints it decoded: the preset's seeds, or the runs of an ablation row
+    runs = {r["run"] for r in FILES["joint_decoding"]["checkpoints"]}
+    line = "\n".join(readme_results.joint_decoding_rows(FILES))
+    rows = [r for r in (FILES.get("best_ablation") or {}).get("rows") or [] if runs <= {f.rsplit("/", 1)[-1] for f in r.get("files") or []}]
+    assert (f"on the runs of the ablation's `{rows[0]['name']}` row" if rows else "on the preset's seeds") in line
+    files = copy.deepcopy(FILES)
+    for seed, run in zip(files["best"]["seeds"], sorted(runs), strict=True):
+        seed["file"] = run
+    assert "on the preset's seeds" in "\n".join(readme_results.joint_decoding_rows(files))
     files = copy.deepcopy(FILES)
     files["joint_decoding"]["mean_gain"]["xpos"]["test"]["mean"] += 0.01
     assert readme_results.check(text=README, files=files) != []

@@ -212,7 +212,7 @@ def joint_decoding_rows(files: dict[str, dict]) -> list[str]:
     row = next((a["name"] for a in (files.get("best_ablation") or {}).get("rows") or []
                 if runs and runs <= {str(f).rsplit("/", 1)[-1] for f in a.get("files") or []}), None)
     whose = ("the preset's seeds" if runs <= seeds else f"the runs of the ablation's `{row}` row" if row
-             else "checkpoints named below")
+             else "the checkpoints it names")
     return [f"Joint decoding (`--joint-decoding`: the two tags of a word chosen together, among the pairs seen in training; "
             f"`joint_decoding.json`, the same weights decoded both ways, test, on {whose}): {each}. Mean change on test: UPOS "
             f"{100 * g['upos']['test']['mean']:+.2f} points, XPOS {100 * g['xpos']['test']['mean']:+.2f} (dev: "
