@@ -395,3 +395,14 @@ def test_a_direction_on_several_seeds_is_paired_with_the_presets_runs_of_those_s
         best_seeds.repeated_row("locked_dropout", mixed, [best_seeds.seed_row(json.loads(Path(f).read_text())) for f in again])
     with pytest.raises(SystemExit):
         best_seeds.main([*common, "--ablation", f"locked_dropout={locked[0]}", "--ablation", f"locked_dropout={locked[1]}"])
+
+
+def test_accuracy_decimals_show_a_third_decimal_only_when_two_would_hide_a_miss() -> None:
+    missed = {"bound": 0.956, "met": False}
+    assert best_seeds.accuracy_decimals(0.95598, missed) == 3  # "95.60" would read as reaching 95.6
+    assert best_seeds.accuracy_decimals(0.9554, missed) == 2  # "95.54" shows the miss itself
+    assert best_seeds.accuracy_decimals(0.95612, {"bound": 0.956, "met": True}) == 2
+    assert best_seeds.accuracy_decimals(0.95598, {"bound": None, "met": False}) == 2
+    for target in best_seeds.targets({"seeds": [0, 1, 2], "upos": {"test": {"mean": 0.95998}},
+                                      "xpos": {"test": {"mean": 0.95598}}, "train_minutes": {"max": 17.0}})[:2]:
+        assert best_seeds.accuracy_decimals(target["value"], target) == 3

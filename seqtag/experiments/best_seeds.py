@@ -46,7 +46,7 @@ from seqtag.experiments.best import parse_set
 from seqtag.io import load_json, save_results
 from seqtag.options import ArgumentParser
 
-__all__ = ["TARGETS", "ABLATIONS", "changed_option", "full_options", "option_difference", "train_threads", "seed_row", "summarise",
+__all__ = ["TARGETS", "ABLATIONS", "accuracy_decimals", "changed_option", "full_options", "option_difference", "train_threads", "seed_row", "summarise",
            "targets", "replication", "kept_rows", "repeated_row", "ablation_rows", "ensemble_predictions", "ensemble_scores", "main"]
 
 #: Issue 14's targets: mean test accuracy over the seeds per tag set, training minutes per model.
@@ -207,6 +207,19 @@ def targets(summary: dict[str, Any], bounds: dict[str, float] = TARGETS) -> list
     out.append({"name": "train_minutes_max", "what": "training minutes per model (the slowest seed)", "op": "<=",
                 "bound": bounds["minutes"], "value": worst, "met": worst <= bounds["minutes"]})
     return out
+
+
+def accuracy_decimals(value: float, target: dict[str, Any]) -> int:
+    """How many decimals a percentage needs so that the text never hides a missed target.
+
+    Two, or three when ``value`` shown with two would read as reaching ``target["bound"]`` although
+    ``target["met"]`` is false (a mean of 95.598 % against 95.6 % shows as "95.598", not "95.60").
+    ``target`` is one of :func:`targets`' rows (``bound`` and ``met``, a fraction like ``value``).
+    """
+    bound = target.get("bound")
+    if target.get("met") or bound is None:
+        return 2
+    return 3 if round(100 * value, 2) >= 100 * bound else 2
 
 
 def replication(seeds: Sequence[dict[str, Any]], again: Sequence[dict[str, Any]]) -> dict[str, Any]:
