@@ -280,7 +280,8 @@ def test_after_a_direction_is_adopted_the_earlier_preset_rows_stay_the_reference
     # a second adoption: the rows kept the first time keep naming the run they were measured against
     again = {r["name"]: r for r in best_seeds.kept_rows({"rows": list(rows.values())}, [], "mid.json", preset_changed=True)}
     assert again["no_ema"]["against"] == "earlier_earlier_preset" and again["adam_beta2_0999"]["against"] == "earlier_preset"
-    assert again["earlier_earlier_preset"]["what"] == rows["earlier_preset"]["what"]
+    assert again["earlier_earlier_preset"]["what"] == "the preset before its last two changes: --preset best, seed 0"
+    assert again["earlier_preset"]["what"] == "the preset before its last change: --preset best, seed 0"
 
 
 @pytest.mark.bad_input
@@ -406,3 +407,27 @@ def test_accuracy_decimals_show_a_third_decimal_only_when_two_would_hide_a_miss(
     for target in best_seeds.targets({"seeds": [0, 1, 2], "upos": {"test": {"mean": 0.95998}},
                                       "xpos": {"test": {"mean": 0.95598}}, "train_minutes": {"max": 17.0}})[:2]:
         assert best_seeds.accuracy_decimals(target["value"], target) == 3
+
+
+def test_an_adoption_renames_the_seed_files_a_kept_row_was_paired_with() -> None:
+    """best_seedN.json held the previous preset's runs when a direction was measured against them; after an
+    adoption they hold the new preset's, so a kept row names where its pairs are now (not the same file name)."""
+    def amd(run: dict, file: str) -> dict:
+        return best_seeds.seed_row(_on(run, "AMD"), file)
+
+    old = [amd(_run(s, 0.960, 0.955, 17.0, "old", num_threads=2, epochs=22), f"best_seed{s}.json") for s in (0, 1, 2)]
+    wide = [amd(_run(s, 0.9595, 0.955, 16.0, "wd", num_threads=2, epochs=22, word_dropout=0.2), f"wd_seed{s}.json")
+            for s in (0, 1, 2)]
+    previous = {"rows": best_seeds.ablation_rows(old, {}, repeated={"word_dropout_02": wide})}
+    assert previous["rows"][-1]["against_runs"] == ["best_seed0.json", "best_seed1.json", "best_seed2.json"]
+    new = [amd(_run(s, 0.961, 0.956, 17.5, "new", num_threads=2, epochs=24), f"best_seed{s}.json") for s in (0, 1, 2)]
+    moved = [{**r, "file": f"best_runs/epochs_22_seed{r['seed']}.json"} for r in old]
+    rows = {r["name"]: r for r in best_seeds.ablation_rows(
+        new, {}, kept=(previous, "prev.json"), repeated={"epochs_22": moved}, preset_changed=True)}
+    assert rows["word_dropout_02"]["against"] == "earlier_preset"
+    assert rows["word_dropout_02"]["against_runs"] == [f"best_runs/epochs_22_seed{s}.json" for s in (0, 1, 2)]
+    assert rows["epochs_22"]["against_runs"] == ["best_seed0.json", "best_seed1.json", "best_seed2.json"]  # the new runs
+    assert [(e["epochs_run"], e["best_epoch"]) for e in rows["epochs_22"]["each"]] == [(22, 20), (22, 21), (22, 22)]
+    # without the reversed row, the runs are named by their commands: the file name no longer holds them
+    alone = {r["name"]: r for r in best_seeds.ablation_rows(new, {}, kept=(previous, "prev.json"), preset_changed=True)}
+    assert alone["word_dropout_02"]["against_runs"] == [f"old --seed {s}" for s in (0, 1, 2)]

@@ -233,7 +233,7 @@ def best_ablation_rows(files: dict[str, dict]) -> list[str]:
         return pct(row[tagset][split]) + (f" ({100 * gain:+.2f})" if gain is not None else "")
 
     against = sorted({r["against"] for r in d["rows"] if r.get("against")})
-    kept = ("; a row marked *vs X* was measured earlier against row X's run (the preset before its last change) "
+    kept = ("; a row marked *vs X* was measured earlier against row X's run (the preset as it was before a later change) "
             "and is kept as it was: its brackets are X's number minus the row's" if against else "")
     out = ["Ablation of `--preset best` (`best_ablation.json`; each direction is the preset with one option changed, "
            "one run on the preset's seed, or where the row names its seeds, one run per seed (the mean, where several) against the "

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -54,7 +55,8 @@ TARGETS: dict[str, float] = {"upos": 0.960, "xpos": 0.956, "minutes": 20.0}
 #: The ablation directions this module knows: ``name -> (what the row shows, the option changed)``.
 #: Most switch one of the preset's options off; ``narrow`` is the preset before its BiLSTM was widened;
 #: ``hidden_320`` and ``char_filters_100`` widen it further (tried for XPOS, not adopted); ``adam_beta2``
-#: was adopted, so ``adam_beta2_0999`` is the preset before it (the direction reversed).
+#: was adopted, so ``adam_beta2_0999`` is the preset before it (the direction reversed); likewise
+#: ``epochs_24`` and ``epochs_22``.
 #: A row's run must differ from the preset's in exactly that option (checked from the run files).
 ABLATIONS: dict[str, tuple[str, str]] = {
     "no_joint": ("minus joint heads (UPOS only)", "--set aux_tagset=null"),
@@ -78,6 +80,8 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "word_dropout_02": ("word dropout 0.2 instead of 0.05", "--set word_dropout=0.2"),
     "dropout_05": ("dropout 0.5 on the BiLSTM's input and output instead of 0.33", "--set dropout=0.5"),
     "epochs_24": ("24 epochs instead of 22 (the cosine schedule stretched over them)", "--set epochs=24"),
+    "epochs_22": ("22 epochs (the preset's until the ninth round) instead of 24 (the cosine schedule over 22)",
+                  "--set epochs=22"),
 }
 TAGSETS = ("upos", "xpos")
 #: Options that may differ between runs of the same recipe: how a run was placed and seeded, not what
@@ -250,7 +254,7 @@ def _numbers(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: str,
-              preset_changed: bool = False) -> list[dict[str, Any]]:
+              preset_changed: bool = False, seed_files: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """The direction rows of a previous ablation file (``previous``, read from ``source``), kept as
     they were measured, each marked ``"against"``: the row of ``rows`` that is the run they were
     compared with (the previous file's ``preset`` row: the same command and numbers), unless the row
@@ -262,6 +266,9 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
     against ``earlier_preset``: the evidence for the older choices stays beside the run it was
     measured against. A row whose name ``rows`` already has is not kept (it was measured anew), nor a
     row whose runs are now the preset's own seeds (the row of the direction reversed measures them).
+    A kept row's ``against_runs`` that name the file of ``seed_files`` (``{seed: file}``: the preset's seed
+    files now, which held the previous preset's runs then) of their seed are renamed to where those runs
+    are now: the file of a row of ``rows`` that ran the same command (the direction reversed), else that command.
 
     Raises:
         ValueError: the file has no ``preset`` row, or (without ``preset_changed``) no row of ``rows``
@@ -276,7 +283,7 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
         for r in previous.get("rows") or []:
             if "change" not in r and "speedup" not in r:
                 rename[r["name"]] = f"earlier_{r['name']}"
-                what = r["what"] if r["name"].startswith("earlier_") else f"the preset before its last change: {r['what']}"
+                what = f"{_before(rename[r['name']].count('earlier_'))}: {_EARLIER.sub('', r['what'])}"
                 carried.append({**r, "name": rename[r["name"]], "what": what, "kept_from": source,
                                 **({"against": rename.get(r["against"], r["against"])} if r.get("against") else {})})
         link = next(c for c in carried if c["name"] == rename["preset"])
@@ -293,13 +300,17 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
                              "though the commands are the same: not the same run")
     have = {r["name"] for r in rows}
     own = next((r["command"] for r in rows if r.get("name") == "preset_mean"), [])
+    moved = _moved_seed_runs(previous, rows, seed_files or {}) if preset_changed else {}
     pairs = []  # (the kept row, the previous file's row)
     for r in previous.get("rows") or []:
         commands = r.get("command") if isinstance(r.get("command"), list) else [r.get("command")]
         if "change" not in r or r["name"] in have or set(commands) <= set(own):
             continue
         against = rename.get(r["against"], r["against"]) if r.get("against") else link["name"]
-        pairs.append(({**r, **({} if against == "preset" else {"against": against}), "kept_from": source}, r))
+        row = {**r, **({} if against == "preset" else {"against": against}), "kept_from": source}
+        if "against_runs" in r and not r.get("against"):  # measured against the previous file's preset runs
+            row["against_runs"] = [moved.get((seed, f), f) for seed, f in zip(r["seeds"], r["against_runs"], strict=True)]
+        pairs.append((row, r))
     kept = [row for row, _ in pairs]
     for row, r in pairs:
         if (r.get("gain") or {}).get("train_minutes") is not None and "against_runs" not in r:
@@ -309,6 +320,28 @@ def kept_rows(previous: dict[str, Any], rows: Sequence[dict[str, Any]], source: 
             row["minutes_against"] = _same_run_here(previous, r.get("minutes_against") or "preset",
                                                     [*rows, *carried, *kept], source)
     return carried + kept
+
+
+def _moved_seed_runs(previous: dict[str, Any], rows: Sequence[dict[str, Any]],
+                     seed_files: dict[int, str]) -> dict[tuple[int, str], str]:
+    """``{(seed, a seed file's name): where the previous preset's run of that seed is now}``: the file of a
+    row of ``rows`` with that run's command, else the command (the file holds the new preset's run now)."""
+    prev_mean = next((r for r in previous.get("rows") or [] if r.get("name") == "preset_mean"), None)
+    if prev_mean is None:
+        return {}
+    command = dict(zip(prev_mean["seeds"], prev_mean["command"], strict=True))
+    now_at = {c: f for r in rows if isinstance(r.get("command"), list) and r.get("files")
+              for c, f in zip(r["command"], r["files"], strict=True)}
+    return {(seed, seed_files[seed]): now_at.get(c, c) for seed, c in command.items() if seed in seed_files}
+
+
+_EARLIER = re.compile(r"^the preset before its last (?:change|\w+ changes): ")
+
+
+def _before(changes: int) -> str:
+    """How a carried preset row's ``what`` starts: ``changes`` adoptions ago."""
+    counts = {2: "two", 3: "three", 4: "four", 5: "five"}
+    return "the preset before its last change" if changes == 1 else f"the preset before its last {counts.get(changes, changes)} changes"
 
 
 def _same_run_here(previous: dict[str, Any], name: str, rows: Sequence[dict[str, Any]], source: str) -> str:
@@ -397,8 +430,8 @@ def repeated_row(name: str, runs: Sequence[dict[str, Any]], recipe: Sequence[dic
             "seeds": summary["seeds"], "command": [r["command"] for r in runs],
             "files": [r.get("file") or r["command"] for r in runs], **mean,
             "train_minutes": summary["train_minutes"]["mean"],
-            "each": [{"seed": r["seed"], **_numbers(r), "load_average": (r.get("machine") or {}).get("load_average")}
-                     for r in runs],
+            "each": [{"seed": r["seed"], **_numbers(r), "epochs_run": r.get("epochs_run"), "best_epoch": r.get("best_epoch"),
+                      "load_average": (r.get("machine") or {}).get("load_average")} for r in runs],
             "gain": gain, "minutes_against": f"the preset's {'runs of seeds' if many else 'run of seed'} {seeds} there",
             "against_runs": [r.get("file") or r["command"] for r in pairs],
             "against_mean": {**against, "train_minutes": statistics.fmean(r["train_minutes"] for r in pairs)},
@@ -493,7 +526,8 @@ def ablation_rows(seeds: Sequence[dict[str, Any]], ablations: dict[str, dict[str
         if name in repeated:
             rows.append(repeated_row(name, repeated[name], [*seeds, *again, *timing]))
     if kept is not None:
-        rows += kept_rows(kept[0], rows, kept[1], preset_changed)
+        rows += kept_rows(kept[0], rows, kept[1], preset_changed,
+                          seed_files={r["seed"]: r["file"] for r in seeds if r.get("file")})
     if flipped is not None:
         rows.append(flipped)
     return rows
