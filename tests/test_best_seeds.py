@@ -431,3 +431,16 @@ def test_an_adoption_renames_the_seed_files_a_kept_row_was_paired_with() -> None
     # without the reversed row, the runs are named by their commands: the file name no longer holds them
     alone = {r["name"]: r for r in best_seeds.ablation_rows(new, {}, kept=(previous, "prev.json"), preset_changed=True)}
     assert alone["word_dropout_02"]["against_runs"] == [f"old --seed {s}" for s in (0, 1, 2)]
+
+
+def test_the_stored_best_seeds_ran_the_preset_as_it_is_now() -> None:
+    """README and chapter 7 state best.json's numbers as `--preset best`'s: its seeds must have run that recipe
+    (a direction adopted into the preset without its runs becoming the seeds fails here)."""
+    import seqtag.results
+    from seqtag.presets import preset
+
+    best = seqtag.results.load("best")
+    recipe = {"options": {**preset("best"), "tagset": "upos"}}
+    assert [r["seed"] for r in best["seeds"]] == [0, 1, 2]
+    for run in [*best["seeds"], {"options": best["options"]}]:
+        assert best_seeds.option_difference(run, recipe) == {}
